@@ -1,0 +1,98 @@
+-- odscope database schema, version 1 (PRAGMA user_version = 1).
+-- Every scan writes its results in one transaction; runs.status tells a
+-- finished run ('complete') from one still running or killed ('running')
+-- and one that stopped on an error ('failed').
+
+-- One row per model (weights + config), keyed by a content hash.
+CREATE TABLE IF NOT EXISTS models (
+    hash         TEXT PRIMARY KEY,  -- FNV-1a 64 of config.json and all safetensors headers (hex)
+    path         TEXT NOT NULL,     -- directory as given when first seen
+    model_type   TEXT NOT NULL,     -- config.json model_type
+    n_layer      INTEGER NOT NULL,
+    d_model      INTEGER NOT NULL,  -- D: width of the final hidden state
+    n_head       INTEGER NOT NULL,
+    n_vocab      INTEGER NOT NULL,  -- V: rows of the unembedding
+    n_ctx        INTEGER NOT NULL,  -- maximum positions
+    tied         INTEGER NOT NULL,  -- 1: unembedding = input embedding
+    weight_dtype TEXT NOT NULL,     -- dtype of the unembedding as stored
+    tokenizer    TEXT               -- tokenizer kind, NULL if none
+);
+
+-- The vocabulary of each model's tokenizer.
+CREATE TABLE IF NOT EXISTS vocab (
+    model_hash TEXT NOT NULL REFERENCES models(hash),
+    token_id   INTEGER NOT NULL,
+    piece      TEXT NOT NULL,       -- as written in the vocabulary ("Ġthe")
+    text       TEXT NOT NULL,       -- decoded, control characters escaped ("\n", "\x00")
+    PRIMARY KEY (model_hash, token_id)
+) WITHOUT ROWID;
+
+-- One row per scan.
+CREATE TABLE IF NOT EXISTS runs (
+    id           INTEGER PRIMARY KEY,
+    status       TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    model_hash   TEXT NOT NULL REFERENCES models(hash),
+    model_path   TEXT NOT NULL,
+    corpus_path  TEXT NOT NULL,
+    corpus_hash  TEXT NOT NULL,     -- FNV-1a 64 of the corpus bytes (hex)
+    options      TEXT NOT NULL,     -- JSON object of every scan option
+    tool_version TEXT NOT NULL,
+    started_at   TEXT NOT NULL,     -- UTC, ISO 8601
+    finished_at  TEXT,
+    n_docs       INTEGER,           -- documents read
+    n_tokens     INTEGER,           -- corpus tokens run through the model
+    n_inputs     INTEGER,           -- positions whose hidden states were collected (N)
+    rule         TEXT,              -- primary detection rule of the run
+    q_loc        REAL,
+    q_glob       REAL,
+    threshold    REAL,              -- quantile_{q_glob}(|X|) over all N*D entries
+    exact        INTEGER,           -- 1: exact quantiles; 0: sketch
+    rel_err      REAL,              -- relative error of sketch quantiles (0 when exact)
+    kurtosis     REAL,              -- He et al. 2024 layer kurtosis of the final hidden state
+    mmr          REAL,              -- mean max/median ratio
+    n_ods        INTEGER,           -- dimensions flagged by the primary rule
+    error        TEXT               -- message when status = 'failed'
+);
+
+-- Per-dimension statistics of the final hidden states (all D dimensions).
+CREATE TABLE IF NOT EXISTS dims (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dim        INTEGER NOT NULL,
+    count      INTEGER NOT NULL,
+    mean REAL, std REAL, min REAL, max REAL, mean_abs REAL, rms REAL,
+    q01 REAL, q05 REAL, q25 REAL, q50 REAL, q75 REAL, q95 REAL, q99 REAL,          -- of x
+    aq01 REAL, aq05 REAL, aq25 REAL, aq50 REAL, aq75 REAL, aq95 REAL, aq99 REAL,   -- of |x|
+    q_loc_abs  REAL,                -- quantile_{q_loc}(|x|): the quantile rule's statistic
+    frac_above REAL,                -- share of inputs with |x| > threshold
+    zscore     REAL,                -- (median|x| - mean over dims) / std over dims
+    sign       INTEGER,             -- sign of median(x)
+    rules      TEXT,                -- rules flagging the dimension, comma-separated ('' if none)
+    borderline INTEGER,             -- a decision could flip within the sketch error
+    PRIMARY KEY (run_id, dim)
+) WITHOUT ROWID;
+
+-- Outlier dimensions: every dimension flagged by at least one rule.
+CREATE TABLE IF NOT EXISTS ods (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dim        INTEGER NOT NULL,
+    rank       INTEGER NOT NULL,    -- 1 = largest q_loc_abs among flagged dimensions
+    sign       INTEGER NOT NULL,
+    median_abs REAL NOT NULL,       -- m_d
+    q_loc_abs  REAL NOT NULL,
+    zscore     REAL NOT NULL,
+    frac_above REAL NOT NULL,
+    quantile   INTEGER NOT NULL,    -- 1 if flagged by the quantile rule
+    fraction   INTEGER NOT NULL,
+    zscore_rule INTEGER NOT NULL,
+    int8       INTEGER NOT NULL,
+    borderline INTEGER NOT NULL,
+    PRIMARY KEY (run_id, dim)
+) WITHOUT ROWID;
+
+-- Token frequencies of the run's corpus (ids with count > 0).
+CREATE TABLE IF NOT EXISTS freq (
+    run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    token_id INTEGER NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (run_id, token_id)
+) WITHOUT ROWID;

@@ -1,0 +1,513 @@
+/* cmd_scan.c - `odscope scan`: run a model over a corpus, collect the final
+ * hidden states, compute per-dimension statistics and the OD rules, count
+ * token frequencies, and store everything in one transaction.
+ *
+ * Inputs: every position of every window except the first position of each
+ * document. Documents longer than --ctx are cut into windows starting every
+ * --stride tokens; a position is collected once, in the first window that
+ * reaches it. Windows from many documents are packed into one batch.
+ */
+#include "cmd.h"
+#include "odscope/corpus.h"
+#include "odscope/model.h"
+#include "odscope/ops.h"
+#include "odscope/progress.h"
+#include "odscope/stats.h"
+#include "odscope/store.h"
+#include "odscope/tok.h"
+
+#include <cJSON.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *opt_model, *opt_corpus, *opt_db = ODS_DEFAULT_DB, *opt_field,
+		  *opt_positions = "all", *opt_rule = "quantile";
+static int opt_ctx, opt_stride, opt_threads, opt_batch = 512, opt_quiet;
+static int64_t opt_max_tokens;
+static double opt_q_loc = 0.5, opt_q_glob = 0.99, opt_frac = 0.5, opt_zk = 3.0;
+static size_t opt_mem = (size_t)2 << 30;
+
+const struct ods_opt opts_scan[] = {
+	{"--model", OPT_STR, &opt_model, "DIR", "Hugging Face model directory"},
+	{"--corpus", OPT_STR, &opt_corpus, "F", "text file (a document per line), .jsonl, or directory of .txt"},
+	{"--field", OPT_STR, &opt_field, "NAME", "JSONL field holding the text (default: text)"},
+	{"--db", OPT_STR, &opt_db, "DB", "database (default: " ODS_DEFAULT_DB ")"},
+	{"--ctx", OPT_INT, &opt_ctx, "N", "window length (default: the model's maximum)"},
+	{"--stride", OPT_INT, &opt_stride, "N", "window start every N tokens (default: --ctx)"},
+	{"--max-tokens", OPT_I64, &opt_max_tokens, "N", "stop after N corpus tokens"},
+	{"--positions", OPT_STR, &opt_positions, "all", "which positions are inputs (all)"},
+	{"--rule", OPT_STR, &opt_rule, "R", "primary rule: quantile (default), fraction, zscore, int8"},
+	{"--q-loc", OPT_DBL, &opt_q_loc, "Q", "per-dimension quantile of |x| (default 0.5)"},
+	{"--q-glob", OPT_DBL, &opt_q_glob, "Q", "global quantile of |X| (default 0.99)"},
+	{"--frac", OPT_DBL, &opt_frac, "F", "fraction rule: share of inputs above threshold (default 0.5)"},
+	{"--zk", OPT_DBL, &opt_zk, "K", "zscore rule threshold (default 3)"},
+	{"--mem", OPT_SIZE, &opt_mem, "SIZE", "memory for exact quantiles, e.g. 512M, 4G (default 2G)"},
+	{"--batch", OPT_INT, &opt_batch, "N", "tokens per forward batch (default 512, at least --ctx)"},
+	{"--threads", OPT_INT, &opt_threads, "N", "threads (default: all cores)"},
+	{"--quiet", OPT_FLAG, &opt_quiet, NULL, "do not print the OD table"},
+	{0},
+};
+
+static const char *const rule_names[] = {"quantile", "fraction", "zscore", "int8"};
+
+/* State of one scan. */
+struct scan {
+	struct ods_model *m;
+	struct ods_tok *tok;
+	struct ods_corpus *corpus;
+	struct ods_db *db;
+	struct ods_stats *stats;
+	struct ods_fwd *fwd;
+	int ctx, stride, B, D;
+	/* the batch being filled */
+	int32_t *ids;    /* [B] */
+	uint8_t *take;   /* [B] 1: collect this position */
+	int *seq_off;    /* [B + 1] */
+	int n_tok, n_seq;
+	float *hidden;   /* [B, D] */
+	float *rows;     /* [B, D] collected rows */
+	int64_t *freq;   /* [V] */
+	int64_t n_docs, n_tokens, n_inputs;
+	int64_t run_id;
+};
+
+static int flush(struct scan *s, struct ods_err *err)
+{
+	int n = 0, rc;
+	if (!s->n_tok)
+		return 0;
+	s->seq_off[s->n_seq] = s->n_tok;
+	rc = ods_model_forward(s->m, s->fwd, s->ids, s->n_tok, s->seq_off, s->n_seq, s->hidden, err);
+	if (rc)
+		return rc;
+	for (int i = 0; i < s->n_tok; i++)
+		if (s->take[i])
+			memcpy(s->rows + (size_t)n++ * s->D, s->hidden + (size_t)i * s->D,
+			       (size_t)s->D * sizeof(float));
+	ods_stats_add(s->stats, s->rows, (size_t)n);
+	s->n_inputs += n;
+	s->n_tok = s->n_seq = 0;
+	return 0;
+}
+
+/* Queue one document's windows. */
+static int add_doc(struct scan *s, const int32_t *ids, int n, struct ods_err *err)
+{
+	int collected_to = 1; /* position 0 of a document is never an input */
+	for (int start = 0;; start += s->stride) {
+		int end = start + s->ctx < n ? start + s->ctx : n, rc;
+		if (s->n_tok + (end - start) > s->B && (rc = flush(s, err)))
+			return rc;
+		s->seq_off[s->n_seq++] = s->n_tok;
+		for (int i = start; i < end; i++) {
+			s->take[s->n_tok] = i >= collected_to;
+			s->ids[s->n_tok++] = ids[i];
+		}
+		collected_to = end;
+		if (end >= n)
+			return 0;
+	}
+}
+
+static void hex64(char *buf, uint64_t h)
+{
+	snprintf(buf, 17, "%016" PRIx64, h);
+}
+
+static char *options_json(void)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+	cJSON_AddStringToObject(o, "field", opt_field ? opt_field : "");
+	cJSON_AddNumberToObject(o, "ctx", opt_ctx);
+	cJSON_AddNumberToObject(o, "stride", opt_stride);
+	cJSON_AddNumberToObject(o, "max_tokens", (double)opt_max_tokens);
+	cJSON_AddStringToObject(o, "positions", opt_positions);
+	cJSON_AddStringToObject(o, "rule", opt_rule);
+	cJSON_AddNumberToObject(o, "q_loc", opt_q_loc);
+	cJSON_AddNumberToObject(o, "q_glob", opt_q_glob);
+	cJSON_AddNumberToObject(o, "frac", opt_frac);
+	cJSON_AddNumberToObject(o, "zk", opt_zk);
+	cJSON_AddNumberToObject(o, "int8_mag", 6.0);
+	cJSON_AddNumberToObject(o, "int8_frac", 0.06);
+	cJSON_AddNumberToObject(o, "mem", (double)opt_mem);
+	cJSON_AddNumberToObject(o, "batch", opt_batch);
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+/* models + vocab rows (once per model hash) and the run row, committed, status 'running'. */
+static int store_begin(struct scan *s, struct ods_err *err)
+{
+	char mh[17], ch[17], now[32], *opts = options_json();
+	sqlite3_stmt *st = NULL;
+	const struct ods_config *c = &s->m->cfg;
+	int rc, fresh;
+
+	hex64(mh, s->m->hash);
+	hex64(ch, ods_corpus_hash(s->corpus));
+	ods_iso_time(now, sizeof now);
+	if ((rc = ods_db_begin(s->db, err)))
+		goto out;
+	if ((rc = ods_db_prepare(s->db, &st,
+				 "INSERT OR IGNORE INTO models (hash, path, model_type, n_layer, d_model, "
+				 "n_head, n_vocab, n_ctx, tied, weight_dtype, tokenizer) "
+				 "VALUES (?,?,?,?,?,?,?,?,?,?,?)", err)))
+		goto out;
+	sqlite3_bind_text(st, 1, mh, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, opt_model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, c->model_type, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 4, c->n_layer);
+	sqlite3_bind_int(st, 5, c->d_model);
+	sqlite3_bind_int(st, 6, c->n_head);
+	sqlite3_bind_int(st, 7, c->n_vocab);
+	sqlite3_bind_int(st, 8, c->n_ctx);
+	sqlite3_bind_int(st, 9, s->m->tied);
+	sqlite3_bind_text(st, 10, s->m->weight_dtype, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, ods_tok_kind(s->tok), -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = ods_db_error(s->db, "cannot store the model", err);
+		goto out;
+	}
+	fresh = sqlite3_changes(s->db->h) > 0;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (fresh) {
+		char bytes[1024], esc[4200];
+		if ((rc = ods_db_prepare(s->db, &st,
+					 "INSERT INTO vocab (model_hash, token_id, piece, text) VALUES (?,?,?,?)",
+					 err)))
+			goto out;
+		for (int id = 0; id < ods_tok_n_vocab(s->tok); id++) {
+			const char *piece = ods_tok_piece(s->tok, id);
+			int n = ods_tok_bytes(s->tok, id, bytes, sizeof bytes);
+			if (!piece || n < 0)
+				continue;
+			sqlite3_reset(st);
+			sqlite3_bind_text(st, 1, mh, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_int(st, 2, id);
+			sqlite3_bind_text(st, 3, piece, -1, SQLITE_TRANSIENT);
+			sqlite3_bind_text(st, 4, ods_escape(bytes, (size_t)n, esc, sizeof esc), -1,
+					  SQLITE_TRANSIENT);
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				rc = ods_db_error(s->db, "cannot store the vocabulary", err);
+				goto out;
+			}
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if ((rc = ods_db_prepare(s->db, &st,
+				 "INSERT INTO runs (status, model_hash, model_path, corpus_path, corpus_hash, "
+				 "options, tool_version, started_at, rule, q_loc, q_glob) "
+				 "VALUES ('running',?,?,?,?,?,?,?,?,?,?)", err)))
+		goto out;
+	sqlite3_bind_text(st, 1, mh, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, opt_model, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, opt_corpus, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ch, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, opts, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, ODS_VERSION, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 8, opt_rule, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 9, opt_q_loc);
+	sqlite3_bind_double(st, 10, opt_q_glob);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = ods_db_error(s->db, "cannot store the run", err);
+		goto out;
+	}
+	s->run_id = sqlite3_last_insert_rowid(s->db->h);
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = ods_db_commit(s->db, err);
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		ods_db_rollback(s->db);
+	free(opts);
+	return rc;
+}
+
+static void rules_str(char *buf, size_t cap, unsigned rules)
+{
+	size_t o = 0;
+	buf[0] = 0;
+	for (int r = 0; r < 4; r++)
+		if (rules & (1u << r))
+			o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? "," : "", rule_names[r]);
+}
+
+/* All results and status 'complete' in one transaction. */
+static int store_results(struct scan *s, const struct ods_stats_result *r, unsigned primary,
+			 struct ods_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	char now[32];
+	int rc, n_primary = 0, rank = 0;
+
+	if ((rc = ods_db_begin(s->db, err)))
+		return rc;
+	if ((rc = ods_db_prepare(s->db, &st,
+				 "INSERT INTO dims VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+				 "?,?,?,?,?)", err)))
+		goto out;
+	for (int d = 0; d < r->n_dim; d++) {
+		const struct ods_dim_stats *x = &r->dims[d];
+		char rules[64];
+		int k = 1;
+		rules_str(rules, sizeof rules, x->rules);
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, k++, s->run_id);
+		sqlite3_bind_int(st, k++, d);
+		sqlite3_bind_int64(st, k++, x->count);
+		sqlite3_bind_double(st, k++, x->mean);
+		sqlite3_bind_double(st, k++, x->std);
+		sqlite3_bind_double(st, k++, x->min);
+		sqlite3_bind_double(st, k++, x->max);
+		sqlite3_bind_double(st, k++, x->mean_abs);
+		sqlite3_bind_double(st, k++, x->rms);
+		for (int q = 0; q < ODS_N_QUANTS; q++)
+			sqlite3_bind_double(st, k++, x->q[q]);
+		for (int q = 0; q < ODS_N_QUANTS; q++)
+			sqlite3_bind_double(st, k++, x->aq[q]);
+		sqlite3_bind_double(st, k++, x->q_loc_abs);
+		sqlite3_bind_double(st, k++, x->frac_above);
+		sqlite3_bind_double(st, k++, x->zscore);
+		sqlite3_bind_int(st, k++, x->sign);
+		sqlite3_bind_text(st, k++, rules, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(st, k++, x->borderline);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = ods_db_error(s->db, "cannot store dimension statistics", err);
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO ods VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", err)))
+		goto out;
+	for (int i = 0; i < r->n_ods; i++) {
+		int d = r->ods[i], k = 1;
+		const struct ods_dim_stats *x = &r->dims[d];
+		n_primary += (x->rules & primary) != 0;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, k++, s->run_id);
+		sqlite3_bind_int(st, k++, d);
+		sqlite3_bind_int(st, k++, ++rank);
+		sqlite3_bind_int(st, k++, x->sign);
+		sqlite3_bind_double(st, k++, x->median_abs);
+		sqlite3_bind_double(st, k++, x->q_loc_abs);
+		sqlite3_bind_double(st, k++, x->zscore);
+		sqlite3_bind_double(st, k++, x->frac_above);
+		for (int b = 0; b < 4; b++)
+			sqlite3_bind_int(st, k++, (x->rules >> b) & 1);
+		sqlite3_bind_int(st, k++, x->borderline);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = ods_db_error(s->db, "cannot store outlier dimensions", err);
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO freq VALUES (?,?,?)", err)))
+		goto out;
+	for (int t = 0; t < s->m->cfg.n_vocab; t++) {
+		if (!s->freq[t])
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, s->run_id);
+		sqlite3_bind_int(st, 2, t);
+		sqlite3_bind_int64(st, 3, s->freq[t]);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = ods_db_error(s->db, "cannot store token frequencies", err);
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	ods_iso_time(now, sizeof now);
+	if ((rc = ods_db_prepare(s->db, &st,
+				 "UPDATE runs SET status = 'complete', finished_at = ?, n_docs = ?, "
+				 "n_tokens = ?, n_inputs = ?, threshold = ?, exact = ?, rel_err = ?, "
+				 "kurtosis = ?, mmr = ?, n_ods = ? WHERE id = ?", err)))
+		goto out;
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, s->n_docs);
+	sqlite3_bind_int64(st, 3, s->n_tokens);
+	sqlite3_bind_int64(st, 4, r->n);
+	sqlite3_bind_double(st, 5, r->threshold);
+	sqlite3_bind_int(st, 6, r->exact);
+	sqlite3_bind_double(st, 7, r->rel_err);
+	sqlite3_bind_double(st, 8, r->kurtosis);
+	sqlite3_bind_double(st, 9, r->mmr);
+	sqlite3_bind_int(st, 10, n_primary);
+	sqlite3_bind_int64(st, 11, s->run_id);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		rc = ods_db_error(s->db, "cannot finish the run", err);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	rc = ods_db_commit(s->db, err);
+out:
+	sqlite3_finalize(st);
+	if (rc)
+		ods_db_rollback(s->db);
+	return rc;
+}
+
+static void store_failed(struct scan *s, const char *msg)
+{
+	sqlite3_stmt *st;
+	if (!s->db || !s->run_id)
+		return;
+	ods_db_rollback(s->db);
+	if (sqlite3_prepare_v2(s->db->h, "UPDATE runs SET status = 'failed', error = ? WHERE id = ?", -1,
+			       &st, NULL) != SQLITE_OK)
+		return;
+	sqlite3_bind_text(st, 1, msg, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, s->run_id);
+	sqlite3_step(st);
+	sqlite3_finalize(st);
+}
+
+static int scan_corpus(struct scan *s, struct ods_err *err)
+{
+	struct ods_ids ids = {0};
+	struct ods_progress prog;
+	const char *text;
+	size_t len;
+	int rc;
+
+	ods_progress_init(&prog, "scan");
+	while ((rc = ods_corpus_next(s->corpus, &text, &len, err)) == 1) {
+		ids.n = 0;
+		if ((rc = ods_tok_encode(s->tok, text, len, 0, &ids, err))) {
+			ods_err_prefix(err, "%s", ods_corpus_where(s->corpus));
+			break;
+		}
+		if (opt_max_tokens && s->n_tokens + (int64_t)ids.n > opt_max_tokens)
+			ids.n = (size_t)(opt_max_tokens - s->n_tokens);
+		if (!ids.n)
+			continue;
+		for (size_t i = 0; i < ids.n; i++) {
+			if (ids.v[i] >= s->m->cfg.n_vocab) {
+				rc = ods_err_set(err, ODS_EFORMAT, "%s: token id %d exceeds the model's vocabulary %d",
+						 ods_corpus_where(s->corpus), ids.v[i], s->m->cfg.n_vocab);
+				goto out;
+			}
+			s->freq[ids.v[i]]++;
+		}
+		if (ids.n > INT32_MAX / 2) {
+			rc = ods_err_set(err, ODS_EINVAL, "%s: document too long", ods_corpus_where(s->corpus));
+			break;
+		}
+		if ((rc = add_doc(s, ids.v, (int)ids.n, err)))
+			break;
+		s->n_docs++;
+		s->n_tokens += (int64_t)ids.n;
+		ods_progress_update(&prog, s->n_tokens, ods_corpus_bytes_done(s->corpus),
+				    ods_corpus_bytes_total(s->corpus));
+		if (opt_max_tokens && s->n_tokens >= opt_max_tokens)
+			break;
+	}
+	if (rc >= 0)
+		rc = flush(s, err);
+out:
+	ods_ids_release(&ids);
+	if (!rc)
+		ods_progress_end(&prog, s->n_tokens);
+	else if (prog.tty)
+		fprintf(stderr, "\n");
+	return rc;
+}
+
+int cmd_scan(void)
+{
+	struct ods_err err = {0};
+	struct scan s = {0};
+	struct ods_stats_opts so;
+	struct ods_stats_result res = {0};
+	unsigned primary = 0;
+	int rc;
+
+	if (!opt_model || !opt_corpus)
+		return ods_cmd_usage_error("scan", "--model and --corpus are required");
+	for (int r = 0; r < 4; r++)
+		if (!strcmp(opt_rule, rule_names[r]))
+			primary = 1u << r;
+	if (!primary)
+		return ods_cmd_usage_error("scan", "unknown rule '%s' (quantile, fraction, zscore, int8)",
+					   opt_rule);
+	if (strcmp(opt_positions, "all"))
+		return ods_cmd_usage_error("scan", "--positions '%s' is not supported yet (only 'all')",
+					   opt_positions);
+	if (opt_ctx < 0 || opt_stride < 0 || opt_batch <= 0 || opt_max_tokens < 0)
+		return ods_cmd_usage_error("scan", "--ctx, --stride, --batch and --max-tokens must be positive");
+	ods_ops_init(opt_threads);
+	ods_stats_opts_default(&so);
+	so.q_loc = opt_q_loc;
+	so.q_glob = opt_q_glob;
+	so.frac = opt_frac;
+	so.zk = opt_zk;
+	so.mem_bytes = opt_mem;
+
+	if ((rc = ods_model_open(&s.m, opt_model, &err)) || (rc = ods_tok_open(&s.tok, opt_model, &err)))
+		goto out;
+	s.D = s.m->cfg.d_model;
+	s.ctx = opt_ctx ? opt_ctx : s.m->cfg.n_ctx;
+	if (s.ctx > s.m->cfg.n_ctx) {
+		rc = ods_err_set(&err, ODS_EINVAL, "--ctx %d exceeds the model's %d positions", s.ctx,
+				 s.m->cfg.n_ctx);
+		goto out;
+	}
+	s.stride = opt_stride ? opt_stride : s.ctx;
+	if (s.stride > s.ctx) {
+		rc = ods_err_set(&err, ODS_EINVAL, "--stride %d exceeds --ctx %d", s.stride, s.ctx);
+		goto out;
+	}
+	if ((rc = ods_stats_open(&s.stats, s.D, &so, &err)) ||
+	    (rc = ods_corpus_open(&s.corpus, opt_corpus, opt_field, &err)) ||
+	    (rc = ods_db_open(&s.db, opt_db, 0, &err)) || (rc = store_begin(&s, &err)))
+		goto out;
+	s.B = opt_batch > s.ctx ? opt_batch : s.ctx;
+	s.fwd = ods_fwd_open(s.m, s.B, s.ctx);
+	s.ids = ods_xmalloc((size_t)s.B * sizeof *s.ids);
+	s.take = ods_xmalloc((size_t)s.B);
+	s.seq_off = ods_xmalloc((size_t)(s.B + 1) * sizeof *s.seq_off);
+	s.hidden = ods_xmalloc((size_t)s.B * s.D * sizeof *s.hidden);
+	s.rows = ods_xmalloc((size_t)s.B * s.D * sizeof *s.rows);
+	s.freq = ods_xcalloc((size_t)s.m->cfg.n_vocab, sizeof *s.freq);
+
+	if ((rc = scan_corpus(&s, &err)))
+		goto out;
+	if (s.n_inputs == 0) {
+		rc = ods_err_set(&err, ODS_EINVAL, "%s: empty corpus: no inputs collected (%lld documents)",
+				 opt_corpus, (long long)s.n_docs);
+		goto out;
+	}
+	if ((rc = ods_stats_finish(s.stats, &res, &err)))
+		goto out;
+	if ((rc = store_results(&s, &res, primary, &err)))
+		goto out;
+	printf("run %lld: %lld documents, %lld tokens, %lld inputs, %d dimensions, threshold %.4g (%s)\n",
+	       (long long)s.run_id, (long long)s.n_docs, (long long)s.n_tokens, (long long)res.n, s.D,
+	       res.threshold, res.exact ? "exact" : "sketch");
+	if (!opt_quiet)
+		rc = ods_print_ods(s.db, s.run_id, opt_rule, ODS_FMT_TABLE, 4, &err);
+out:
+	if (rc)
+		store_failed(&s, err.msg);
+	ods_stats_result_release(&res);
+	ods_stats_free(s.stats);
+	ods_fwd_free(s.fwd);
+	ods_corpus_free(s.corpus);
+	ods_db_close(s.db);
+	ods_tok_free(s.tok);
+	ods_model_free(s.m);
+	free(s.ids);
+	free(s.take);
+	free(s.seq_off);
+	free(s.hidden);
+	free(s.rows);
+	free(s.freq);
+	return rc ? ods_cmd_fail(&err) : 0;
+}

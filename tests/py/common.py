@@ -1,0 +1,53 @@
+"""Shared helpers for the Python tests (run by tests/run.py from the project root)."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ODSCOPE = os.path.join(ROOT, os.environ.get("ODSCOPE", "odscope"))
+FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures")
+TMP = os.path.join(ROOT, "tests", "tmp")
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here (reported as SKIP, never as PASS)."""
+
+
+def fixture(*parts):
+    """Path under ../shared/fixtures, or Skip when that folder is absent."""
+    p = os.path.join(FIXTURES, *parts)
+    if not os.path.exists(p):
+        raise Skip(f"fixture {os.path.join(*parts)} not present (../shared/fixtures absent)")
+    return p
+
+
+def tmpdir(name):
+    """A fresh scratch directory tests/tmp/<name>."""
+    d = os.path.join(TMP, name)
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    return d
+
+
+def run(*args, check=True, input=None, env=None):
+    """Run odscope with args; returns CompletedProcess (text). check: require exit 0."""
+    p = subprocess.run([ODSCOPE, *map(str, args)], capture_output=True, text=True,
+                       input=input, env=env, errors="replace")
+    if check and p.returncode != 0:
+        raise AssertionError(f"odscope {' '.join(map(str, args))} exited {p.returncode}:\n"
+                             f"{p.stderr}")
+    return p
+
+
+def run_fail(*args, rc=1, contains=None):
+    """Run odscope expecting failure with exit code rc and a one-line stderr message."""
+    p = run(*args, check=False)
+    assert p.returncode == rc, f"expected exit {rc}, got {p.returncode}: {p.stderr}"
+    msg = p.stderr.strip()
+    assert msg, "no error message"
+    assert len(msg.splitlines()) == 1, f"error message is not one line: {msg!r}"
+    if contains:
+        for c in ([contains] if isinstance(contains, str) else contains):
+            assert c in msg, f"{c!r} not in error message {msg!r}"
+    return msg
