@@ -93,7 +93,7 @@ check: deps-check
 
 bench: deps-check
 	@$(MAKE) --no-print-directory all
-	@$(PYTHON) tests/bench.py
+	@$(B)/bench
 
 asan:
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined OPT=-O1 all

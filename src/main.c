@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "odscope/ops.h"
 #include "odscope/util.h"
 
 const struct ods_cmd ods_commands[] = {
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 	const struct ods_cmd *cmd;
 	int rc;
 
+	ods_ops_prefer_avx512(argv);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

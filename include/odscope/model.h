@@ -33,6 +33,7 @@ struct ods_config {
 	int act;       /* enum ods_act */
 	int scale_attn_weights;              /* GPT-2: divide scores by sqrt(head_dim) */
 	int scale_attn_by_inverse_layer_idx; /* GPT-2: and by layer index + 1 */
+	int tie_word_embeddings;             /* unembedding = input embedding (HF default true) */
 	int bos_id, eos_id;                  /* -1 when absent */
 	uint64_t hash;                       /* FNV-1a of the config.json bytes */
 };

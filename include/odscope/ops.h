@@ -12,6 +12,12 @@
 
 #include <stddef.h>
 
+/* Debian's OpenBLAS picks its AVX2 (Haswell) kernels on AMD CPUs with
+ * AVX-512; its AVX-512 kernels are about 1.8x faster there. If the CPU has
+ * AVX-512 and OPENBLAS_CORETYPE is unset, set it to SKYLAKEX and re-exec the
+ * program (argv as given to main) once; returns only if nothing was done. */
+void ods_ops_prefer_avx512(char **argv);
+
 /* Set BLAS to one thread and OpenMP to n_threads (0: all cores). Returns the count. */
 int ods_ops_init(int n_threads);
 int ods_ops_threads(void);

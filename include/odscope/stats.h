@@ -44,12 +44,13 @@ void ods_stats_opts_default(struct ods_stats_opts *o);
 
 struct ods_dim_stats {
 	int64_t count;
-	double mean, std, min, max, mean_abs, rms;
+	double mean, std, min, max, mean_abs, rms; /* std: population (divides by N) */
 	double q[ODS_N_QUANTS];   /* quantiles of x */
 	double aq[ODS_N_QUANTS];  /* quantiles of |x| */
 	double q_loc_abs;         /* quantile_{q_loc}(|x|), the ranking statistic */
 	double median_abs;        /* m_d = median(|x|) */
 	double frac_above;        /* share of inputs with |x| > global threshold */
+	double frac_int8;         /* share of inputs with |x| >= opts.int8_mag (int8 rule) */
 	double zscore;            /* (m_d - mean(m)) / std(m) */
 	int sign;                 /* sign of median(x): -1, 0, +1 */
 	unsigned rules;           /* ODS_RULE_* bits that flag this dimension */
@@ -63,7 +64,7 @@ struct ods_stats_result {
 	int exact;                /* 1: exact quantiles; 0: sketch */
 	double rel_err;           /* 0 when exact, else ODS_SKETCH_ALPHA */
 	double kurtosis;          /* mean_j s_j^4 / (mean_j s_j^2)^2, s_j = RMS of dim j */
-	double mmr;               /* mean_n max_j|x| / median_j|x| */
+	double mmr;               /* mean_n max_j|x| / median_j|x| (rows with median 0 left out) */
 	struct ods_dim_stats *dims; /* [n_dim] */
 	int n_ods;                /* dims flagged by at least one rule */
 	int *ods;                 /* [n_ods] dim indices, ranked by q_loc_abs descending */

@@ -1,7 +1,8 @@
 /* gpt2.c - the GPT-2 family: learned positions, pre-LN blocks, fused qkv
  * Conv1D ([in, out] weights), gelu_new MLP, final ln_f, tied or untied lm_head.
  * Both key layouts load: original ("wte.weight", "h.0.…") and prefixed
- * ("transformer.wte.weight", …, optional "lm_head.weight").
+ * ("transformer.wte.weight", …, optional "lm_head.weight"). The unembedding
+ * is wte unless config.json sets tie_word_embeddings false, as in HF.
  *
  * Sizes: D = n_embd, F = d_ff, V = vocab, P = n_positions, T = batch tokens.
  */
@@ -76,7 +77,8 @@ static int gpt2_load(struct ods_model *m, struct ods_err *err)
 	W(w->lnf_w, 1, D);
 	snprintf(name, sizeof name, "%sln_f.bias", pre);
 	W(w->lnf_b, 1, D);
-	if (!rc && ods_st_find(&m->st, "lm_head.weight")) {
+	/* As in HF: lm_head.weight is used only when the config unties it. */
+	if (!rc && !c->tie_word_embeddings) {
 		snprintf(name, sizeof name, "lm_head.weight");
 		W(m->unemb, 2, V, D);
 		m->tied = 0;

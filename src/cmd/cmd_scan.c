@@ -70,6 +70,7 @@ struct scan {
 	int64_t *freq;   /* [V] */
 	int64_t n_docs, n_tokens, n_inputs;
 	int64_t run_id;
+	struct ods_progress prog;
 };
 
 static int flush(struct scan *s, struct ods_err *err)
@@ -372,12 +373,11 @@ static void store_failed(struct scan *s, const char *msg)
 static int scan_corpus(struct scan *s, struct ods_err *err)
 {
 	struct ods_ids ids = {0};
-	struct ods_progress prog;
 	const char *text;
 	size_t len;
 	int rc;
 
-	ods_progress_init(&prog, "scan");
+	ods_progress_init(&s->prog, "scan");
 	while ((rc = ods_corpus_next(s->corpus, &text, &len, err)) == 1) {
 		ids.n = 0;
 		if ((rc = ods_tok_encode(s->tok, text, len, 0, &ids, err))) {
@@ -404,7 +404,7 @@ static int scan_corpus(struct scan *s, struct ods_err *err)
 			break;
 		s->n_docs++;
 		s->n_tokens += (int64_t)ids.n;
-		ods_progress_update(&prog, s->n_tokens, ods_corpus_bytes_done(s->corpus),
+		ods_progress_update(&s->prog, s->n_tokens, ods_corpus_bytes_done(s->corpus),
 				    ods_corpus_bytes_total(s->corpus));
 		if (opt_max_tokens && s->n_tokens >= opt_max_tokens)
 			break;
@@ -413,9 +413,7 @@ static int scan_corpus(struct scan *s, struct ods_err *err)
 		rc = flush(s, err);
 out:
 	ods_ids_release(&ids);
-	if (!rc)
-		ods_progress_end(&prog, s->n_tokens);
-	else if (prog.tty)
+	if (rc && s->prog.tty)
 		fprintf(stderr, "\n");
 	return rc;
 }
@@ -488,6 +486,7 @@ int cmd_scan(void)
 		goto out;
 	if ((rc = store_results(&s, &res, primary, &err)))
 		goto out;
+	ods_progress_end(&s.prog, s.n_tokens);
 	printf("run %lld: %lld documents, %lld tokens, %lld inputs, %d dimensions, threshold %.4g (%s)\n",
 	       (long long)s.run_id, (long long)s.n_docs, (long long)s.n_tokens, (long long)res.n, s.D,
 	       res.threshold, res.exact ? "exact" : "sketch");

@@ -160,6 +160,7 @@ int ods_config_load(struct ods_config *cfg, const char *dir, struct ods_err *err
 		else
 			families[i].parse(cfg, &r);
 	}
+	cfg->tie_word_embeddings = get_bool(&r, "tie_word_embeddings", 1);
 	cfg->bos_id = get_int(&r, "bos_token_id", -1, 0);
 	cfg->eos_id = get_int(&r, "eos_token_id", -1, 0);
 	cJSON_Delete(root);

@@ -4,9 +4,57 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 static int n_threads_ = 1;
+
+/* Attention query rows per task: a block attends to keys [0, end of block). */
+#define ATT_BQ 64
+
+/* expf to about 2 ulp (Cephes polynomial after range reduction by ln 2),
+ * branch-free so that loops over it vectorize. */
+static inline float exp_approx(float x)
+{
+	float n, r, p;
+	int32_t e;
+	uint32_t bits;
+	x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+	n = floorf(x * 1.44269504088896341f + 0.5f);
+	r = x - n * 0.693359375f + n * 2.12194440e-4f;
+	p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * r * r + r + 1.0f;
+	e = (int32_t)n + 127;
+	bits = (uint32_t)e << 23;
+	float scale;
+	memcpy(&scale, &bits, sizeof scale);
+	return p * scale;
+}
+
+void ods_ops_prefer_avx512(char **argv)
+{
+	const char *core = openblas_get_corename();
+	if (getenv("OPENBLAS_CORETYPE") || getenv("ODSCOPE_BLAS_REEXEC"))
+		return;
+	if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+	    !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512dq") ||
+	    !__builtin_cpu_supports("avx512cd"))
+		return;
+	if (!core || (strcasecmp(core, "haswell") && strcasecmp(core, "zen")))
+		return;
+	setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 1);
+	setenv("ODSCOPE_BLAS_REEXEC", "1", 1);
+	execv("/proc/self/exe", argv);
+	/* exec failed: go on with the kernels already loaded */
+}
 
 int ods_ops_init(int n_threads)
 {
@@ -72,13 +120,14 @@ void ods_layernorm(float *out, const float *in, const float *w, const float *b, 
 	}
 }
 
+/* 0.5 v (1 + tanh(u)) = v * sigmoid(2u), u = sqrt(2/pi) (v + 0.044715 v^3) */
 void ods_gelu_tanh(float *x, size_t n)
 {
-	const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-#pragma omp parallel for schedule(static)
+	const float k2 = 2.0f * 0.7978845608028654f;
+#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++) {
 		float v = x[i];
-		x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+		x[i] = v / (1.0f + exp_approx(-k2 * (v + 0.044715f * v * v * v)));
 	}
 }
 
@@ -105,52 +154,60 @@ void ods_add(float *x, const float *y, size_t n)
 
 size_t ods_attention_scratch_size(int max_len)
 {
-	return (size_t)max_len * (size_t)max_len;
+	return (size_t)ATT_BQ * (size_t)max_len;
 }
 
 void ods_attention(float *out, const float *q, int ldq, const float *k, int ldk, const float *v,
 		   int ldv, int n_head, int hd, int n_seq, const int *seq_off, float scale,
 		   float *scratch)
 {
-	int ldo = n_head * hd;
+	int ldo = n_head * hd, n_task = 0;
 	int max_len = 0;
-	for (int s = 0; s < n_seq; s++)
-		if (seq_off[s + 1] - seq_off[s] > max_len)
-			max_len = seq_off[s + 1] - seq_off[s];
+	for (int s = 0; s < n_seq; s++) {
+		int L = seq_off[s + 1] - seq_off[s];
+		max_len = L > max_len ? L : max_len;
+		n_task += (L + ATT_BQ - 1) / ATT_BQ;
+	}
+	/* tasks: (query block of a sequence) x head; a block of rows [i0, i1)
+	 * needs keys [0, i1) only, so the masked half is never computed. */
 #pragma omp parallel
 	{
 		float *S = scratch + (size_t)omp_get_thread_num() * ods_attention_scratch_size(max_len);
-#pragma omp for schedule(dynamic, 1) collapse(2)
-		for (int s = 0; s < n_seq; s++) {
-			for (int h = 0; h < n_head; h++) {
-				int r0 = seq_off[s], L = seq_off[s + 1] - r0;
-				const float *qs = q + (size_t)r0 * ldq + h * hd;
-				const float *ks = k + (size_t)r0 * ldk + h * hd;
-				const float *vs = v + (size_t)r0 * ldv + h * hd;
-				float *os = out + (size_t)r0 * ldo + h * hd;
-				if (L == 0)
-					continue;
-				/* S[L, L] = scale * Q K^T (only the causal lower triangle is used) */
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, L, L, hd, scale, qs, ldq, ks,
-					    ldk, 0.0f, S, L);
-				for (int i = 0; i < L; i++) {
-					float *row = S + (size_t)i * L, mx = row[0], sum = 0;
-					for (int j = 1; j <= i; j++)
-						mx = row[j] > mx ? row[j] : mx;
-					for (int j = 0; j <= i; j++) {
-						row[j] = expf(row[j] - mx);
-						sum += row[j];
-					}
-					float inv = 1.0f / sum;
-					for (int j = 0; j <= i; j++)
-						row[j] *= inv;
-					for (int j = i + 1; j < L; j++)
-						row[j] = 0.0f;
-				}
-				/* O[L, hd] = P V */
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, L, hd, L, 1.0f, S, L, vs,
-					    ldv, 0.0f, os, ldo);
+#pragma omp for schedule(dynamic, 1)
+		for (int task = 0; task < n_task * n_head; task++) {
+			int h = task % n_head, b = task / n_head, s = 0, nb;
+			while (b >= (nb = (seq_off[s + 1] - seq_off[s] + ATT_BQ - 1) / ATT_BQ)) {
+				b -= nb;
+				s++;
 			}
+			int r0 = seq_off[s], L = seq_off[s + 1] - r0;
+			int i0 = b * ATT_BQ, i1 = i0 + ATT_BQ < L ? i0 + ATT_BQ : L, nq = i1 - i0;
+			const float *qs = q + (size_t)(r0 + i0) * ldq + h * hd;
+			const float *ks = k + (size_t)r0 * ldk + h * hd;
+			const float *vs = v + (size_t)r0 * ldv + h * hd;
+			float *os = out + (size_t)(r0 + i0) * ldo + h * hd;
+			/* S[nq, i1] = scale * Q[i0:i1] K[0:i1]^T */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, i1, hd, scale, qs, ldq, ks, ldk,
+				    0.0f, S, i1);
+			for (int i = 0; i < nq; i++) {
+				float *row = S + (size_t)i * i1, mx = row[0], sum = 0;
+				int n = i0 + i + 1; /* keys 0..i0+i */
+				for (int j = 1; j < n; j++)
+					mx = row[j] > mx ? row[j] : mx;
+#pragma omp simd reduction(+ : sum)
+				for (int j = 0; j < n; j++) {
+					row[j] = exp_approx(row[j] - mx);
+					sum += row[j];
+				}
+				float inv = 1.0f / sum;
+				for (int j = 0; j < n; j++)
+					row[j] *= inv;
+				for (int j = n; j < i1; j++)
+					row[j] = 0.0f;
+			}
+			/* O[nq, hd] = P V[0:i1] */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, i1, 1.0f, S, i1, vs, ldv,
+				    0.0f, os, ldo);
 		}
 	}
 }

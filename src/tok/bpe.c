@@ -1,0 +1,232 @@
+/* bpe.c - GPT-2's byte-level alphabet and the BPE merge loop of one word.
+ *
+ * The merge loop is the one of HF tokenizers (models/bpe/word.rs): every
+ * adjacent pair that has a merge goes into a min-heap ordered by (rank,
+ * position); the best pair is merged, its new neighbours are pushed, stale
+ * entries are skipped. That is the same as "repeatedly merge the leftmost
+ * pair of lowest rank", and gives HF's ids exactly.
+ */
+#include "tok/tok_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* GPT-2 bytes_to_unicode: printable bytes ('!'..'~', 0xA1..0xAC, 0xAE..0xFF)
+ * stand for themselves; the other 68 map to 256, 257, ... in byte order. */
+uint32_t ods_tok_byte_cp(uint8_t b)
+{
+	if (b <= 0x20)
+		return 256u + b;
+	if (b >= 0x7f && b <= 0xa0)
+		return 256u + 33u + (uint32_t)(b - 0x7f);
+	if (b == 0xad)
+		return 256u + 33u + 34u;
+	return b;
+}
+
+int ods_tok_cp_byte(uint32_t cp)
+{
+	if (cp < 256)
+		return ods_tok_byte_cp((uint8_t)cp) == cp ? (int)cp : -1;
+	if (cp < 256 + 33)
+		return (int)(cp - 256);
+	if (cp < 256 + 33 + 34)
+		return (int)(cp - 256 - 33 + 0x7f);
+	if (cp == 256 + 33 + 34)
+		return 0xad;
+	return -1;
+}
+
+size_t ods_tok_to_byte_level(const char *s, size_t n, char *out)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	uint8_t *o = (uint8_t *)out;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t cp = ods_tok_byte_cp(p[i]);
+		if (cp < 0x80) {
+			*o++ = (uint8_t)cp;
+		} else {
+			*o++ = (uint8_t)(0xc0 | (cp >> 6));
+			*o++ = (uint8_t)(0x80 | (cp & 0x3f));
+		}
+	}
+	return (size_t)(o - (uint8_t *)out);
+}
+
+/* Decode one UTF-8 code point at s[*i] (s valid up to n); advances *i.
+ * Malformed bytes decode as themselves (one byte). */
+static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *i)
+{
+	uint32_t c = s[*i];
+	size_t k = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : c >= 0xc0 ? 1 : 0;
+
+	if (k == 0 || *i + k >= n) {
+		(*i)++;
+		return c;
+	}
+	c &= 0x3fu >> k;
+	for (size_t j = 1; j <= k; j++)
+		c = c << 6 | (s[*i + j] & 0x3fu);
+	*i += k + 1;
+	return c;
+}
+
+size_t ods_tok_from_byte_level(const char *s, size_t n, char *out)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		size_t at = i;
+		uint32_t cp = utf8_next(p, n, &i);
+		int b = ods_tok_cp_byte(cp);
+		if (b >= 0) {
+			out[o++] = (char)b;
+		} else {
+			memcpy(out + o, s + at, i - at);
+			o += i - at;
+		}
+	}
+	return o;
+}
+
+static void grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return;
+	*cap = *cap ? *cap : 64;
+	while (*cap < need)
+		*cap *= 2;
+	*p = ods_xrealloc(*p, *cap * elem);
+}
+
+static inline int heap_less(const struct tok_heap_ent *a, const struct tok_heap_ent *b)
+{
+	return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+}
+
+static void heap_push(struct tok_heap_ent *h, size_t *n, struct tok_heap_ent e)
+{
+	size_t i = (*n)++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!heap_less(&e, &h[up]))
+			break;
+		h[i] = h[up];
+		i = up;
+	}
+	h[i] = e;
+}
+
+static struct tok_heap_ent heap_pop(struct tok_heap_ent *h, size_t *n)
+{
+	struct tok_heap_ent top = h[0], last = h[--(*n)];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= *n)
+			break;
+		if (c + 1 < *n && heap_less(&h[c + 1], &h[c]))
+			c++;
+		if (!heap_less(&h[c], &last))
+			break;
+		h[i] = h[c];
+		i = c;
+	}
+	if (*n)
+		h[i] = last;
+	return top;
+}
+
+/* The merge loop over tok->sym[0..n); leaves the merged ids alive in the list. */
+static void merge_symbols(struct ods_tok *tok, int32_t n)
+{
+	struct tok_sym *sym = tok->sym;
+	struct tok_heap_ent *heap;
+	size_t nh = 0;
+
+	/* At most n - 1 initial pairs, and each merge pushes at most 2. */
+	grow((void **)&tok->heap, &tok->cap_heap, 3 * (size_t)n + 4, sizeof *tok->heap);
+	heap = tok->heap;
+	for (int32_t i = 0; i + 1 < n; i++) {
+		const struct tok_merge_slot *m = ods_tok_merges_get(&tok->merges, sym[i].id,
+								    sym[i + 1].id);
+		if (m)
+			heap_push(heap, &nh, (struct tok_heap_ent){ m->rank, i, m->id });
+	}
+	while (nh) {
+		struct tok_heap_ent top = heap_pop(heap, &nh);
+		struct tok_sym *cur = &sym[top.pos];
+		const struct tok_merge_slot *m;
+		int32_t next;
+
+		if (!cur->alive || cur->next < 0)
+			continue;
+		next = cur->next;
+		m = ods_tok_merges_get(&tok->merges, cur->id, sym[next].id);
+		if (!m || m->id != top.id)
+			continue; /* stale entry */
+		cur->id = top.id;
+		sym[next].alive = 0;
+		cur->next = sym[next].next;
+		if (cur->next >= 0)
+			sym[cur->next].prev = top.pos;
+		if (cur->prev >= 0) {
+			m = ods_tok_merges_get(&tok->merges, sym[cur->prev].id, cur->id);
+			if (m)
+				heap_push(heap, &nh, (struct tok_heap_ent){ m->rank, cur->prev, m->id });
+		}
+		if (cur->next >= 0) {
+			m = ods_tok_merges_get(&tok->merges, cur->id, sym[cur->next].id);
+			if (m)
+				heap_push(heap, &nh, (struct tok_heap_ent){ m->rank, top.pos, m->id });
+		}
+	}
+}
+
+void ods_tok_bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out)
+{
+	uint64_t h = ods_tok_hash(s, n);
+	size_t start = out->n, n_hit;
+	const int32_t *hit = ods_tok_cache_get(&tok->cache, h, s, n, &n_hit);
+	int32_t ns = 0;
+
+	if (hit) {
+		for (size_t i = 0; i < n_hit; i++)
+			ods_ids_push(out, hit[i]);
+		return;
+	}
+	if (tok->ignore_merges) {
+		size_t len;
+		int32_t id;
+
+		grow((void **)&tok->wbuf, &tok->cap_wbuf, 2 * n + 1, 1);
+		len = ods_tok_to_byte_level(s, n, tok->wbuf);
+		id = ods_tok_vocab_find(tok, tok->wbuf, len);
+		if (id >= 0) {
+			ods_ids_push(out, id);
+			ods_tok_cache_put(&tok->cache, h, s, n, &id, 1);
+			return;
+		}
+	}
+	grow((void **)&tok->sym, &tok->cap_sym, n + 1, sizeof *tok->sym);
+	for (size_t i = 0; i < n; i++) {
+		int32_t id = tok->byte_id[(uint8_t)s[i]];
+		if (id < 0)
+			id = tok->unk_id;
+		if (id < 0)
+			continue; /* HF drops a character with no piece and no unk token */
+		tok->sym[ns] = (struct tok_sym){ id, ns - 1, ns + 1, 1 };
+		ns++;
+	}
+	if (ns == 0)
+		return;
+	tok->sym[ns - 1].next = -1;
+	if (ns > 1)
+		merge_symbols(tok, ns);
+	for (int32_t i = 0; i >= 0; i = tok->sym[i].next)
+		ods_ids_push(out, tok->sym[i].id);
+	ods_tok_cache_put(&tok->cache, h, s, n, out->v + start, out->n - start);
+}
