@@ -82,6 +82,11 @@ deps-check:
 		if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deps; \
 		else echo "run as root: apt-get install -y$$missing"; exit 1; fi; \
 	fi
+	@# the JavaScript HF tokenizers, a second reference for the tokenizer tests
+	@if command -v npm >/dev/null && [ ! -d tests/npm/node_modules/@huggingface/tokenizers ]; then \
+		npm install --prefix tests/npm --no-audit --no-fund >/dev/null 2>&1 || \
+		echo "npm install failed: the tokenizer cross-check will report SKIP"; \
+	fi
 
 demo: deps-check
 	@$(MAKE) --no-print-directory $(BIN)
