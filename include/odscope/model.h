@@ -101,4 +101,9 @@ int ods_model_forward(const struct ods_model *m, struct ods_fwd *fwd, const int3
 /* logits[n, V] = hidden[n, D] @ unemb^T (no bias, no soft-cap). */
 void ods_model_logits(const struct ods_model *m, const float *hidden, int n, float *logits);
 
+/* Rows t0..t1-1 of the unembedding as float32: out[t1 - t0, D]. Consumers
+ * that stream over W_U (token tables, ablation) use this and never assume
+ * an F32 copy of the whole [V, D] matrix exists. */
+void ods_model_unemb_rows(const struct ods_model *m, int t0, int t1, float *out);
+
 #endif

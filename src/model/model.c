@@ -128,3 +128,10 @@ void ods_model_logits(const struct ods_model *m, const float *hidden, int n, flo
 {
 	ods_matmul(logits, hidden, m->unemb, ODS_W_OUT_IN, NULL, n, m->cfg.d_model, m->cfg.n_vocab);
 }
+
+void ods_model_unemb_rows(const struct ods_model *m, int t0, int t1, float *out)
+{
+	ODS_ASSERT(t0 >= 0 && t0 <= t1 && t1 <= m->cfg.n_vocab);
+	memcpy(out, m->unemb + (size_t)t0 * m->cfg.d_model,
+	       (size_t)(t1 - t0) * m->cfg.d_model * sizeof *out);
+}
