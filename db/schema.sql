@@ -51,6 +51,11 @@ CREATE TABLE IF NOT EXISTS runs (
     kurtosis     REAL,              -- He et al. 2024 layer kurtosis of the final hidden state
     mmr          REAL,              -- mean max/median ratio
     n_ods        INTEGER,           -- dimensions flagged by the primary rule
+    counts_id    INTEGER REFERENCES counts(id), -- frequencies the links use (NULL: own corpus, table freq)
+    rho_norm_freq REAL,             -- Spearman rho(||W_U[t,:]||, count) over tokens with count > 0
+    n_unemb_ods  INTEGER,           -- ODs of W_U itself (quantile rule, rows as inputs)
+    n_overlap    INTEGER,           -- dimensions that are both hidden-state and unembedding ODs
+    corr_sample  INTEGER,           -- inputs (a uniform sample) behind dim_corr.rho_act_predfreq
     error        TEXT               -- message when status = 'failed'
 );
 
@@ -87,6 +92,62 @@ CREATE TABLE IF NOT EXISTS ods (
     int8       INTEGER NOT NULL,
     borderline INTEGER NOT NULL,
     PRIMARY KEY (run_id, dim)
+) WITHOUT ROWID;
+
+-- Promoted and suppressed tokens of every OD: tokens ranked by the logit
+-- contribution sigma_d * m_d * W_U[t, d] at a typical input.
+CREATE TABLE IF NOT EXISTS tokens (
+    run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dim          INTEGER NOT NULL,
+    kind         TEXT NOT NULL CHECK (kind IN ('promoted', 'suppressed')),
+    rank         INTEGER NOT NULL,  -- 1 = strongest
+    token_id     INTEGER NOT NULL,
+    token        TEXT NOT NULL,     -- decoded, control characters escaped
+    weight       REAL NOT NULL,     -- W_U[t, d]
+    contribution REAL NOT NULL,     -- sigma_d * m_d * W_U[t, d]
+    count        INTEGER NOT NULL,  -- corpus count (of the run's linked frequencies)
+    freq_rank    INTEGER NOT NULL,  -- 1 + tokens with a larger count
+    PRIMARY KEY (run_id, dim, kind, rank)
+) WITHOUT ROWID;
+
+-- Per-dimension correlations with frequency (all D dimensions).
+CREATE TABLE IF NOT EXISTS dim_corr (
+    run_id           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dim              INTEGER NOT NULL,
+    rho_unemb_freq   REAL,          -- Spearman rho(sigma_d W_U[:,d], count), tokens with count > 0
+    rho_act_predfreq REAL,          -- Spearman rho(h_d, count of the model's top-1 prediction)
+    PRIMARY KEY (run_id, dim)
+) WITHOUT ROWID;
+
+-- Outlier dimensions of the unembedding itself (quantile rule on W_U, rows as inputs).
+CREATE TABLE IF NOT EXISTS unemb_ods (
+    run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dim        INTEGER NOT NULL,
+    rank       INTEGER NOT NULL,
+    sign       INTEGER NOT NULL,
+    median_abs REAL NOT NULL,
+    q_loc_abs  REAL NOT NULL,
+    zscore     REAL NOT NULL,
+    hidden_od  INTEGER NOT NULL,    -- 1 if also a hidden-state OD (any rule) of the run
+    PRIMARY KEY (run_id, dim)
+) WITHOUT ROWID;
+
+-- Token-count tables not tied to a scan: `odscope freq` over a corpus, or
+-- imported from a token_id<TAB>count file.
+CREATE TABLE IF NOT EXISTS counts (
+    id          INTEGER PRIMARY KEY,
+    model_hash  TEXT NOT NULL REFERENCES models(hash),
+    kind        TEXT NOT NULL CHECK (kind IN ('corpus', 'import')),
+    source      TEXT NOT NULL,      -- corpus or counts file path
+    source_hash TEXT NOT NULL,      -- FNV-1a 64 of its bytes (hex)
+    n_tokens    INTEGER NOT NULL,   -- sum of the counts
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS count_values (
+    counts_id INTEGER NOT NULL REFERENCES counts(id) ON DELETE CASCADE,
+    token_id  INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    PRIMARY KEY (counts_id, token_id)
 ) WITHOUT ROWID;
 
 -- Token frequencies of the run's corpus (ids with count > 0).

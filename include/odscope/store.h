@@ -15,6 +15,8 @@
 #include <stdio.h>
 
 #include "odscope/err.h"
+#include "odscope/model.h"
+#include "odscope/tok.h"
 
 #define ODS_SCHEMA_VERSION 1
 #define ODS_DEFAULT_DB "db/odscope.sqlite"
@@ -42,6 +44,20 @@ int ods_db_error(struct ods_db *db, const char *what, struct ods_err *err);
 int ods_db_latest_run(struct ods_db *db, int64_t *run_id, struct ods_err *err);
 /* Check run exists and is complete (errors name the run and its status). */
 int ods_db_check_run(struct ods_db *db, int64_t run_id, struct ods_err *err);
+
+/* 16 hex digits + NUL. */
+void ods_hex64(char buf[17], uint64_t h);
+
+/* The models row (and, the first time, the vocab rows) of a model; tok may be NULL. */
+int ods_db_store_model(struct ods_db *db, const struct ods_model *m, struct ods_tok *tok,
+		       const char *path, struct ods_err *err);
+/* A counts table (counts + count_values); sets *id. */
+int ods_db_store_counts(struct ods_db *db, const char *model_hash, const char *kind,
+			const char *source, uint64_t source_hash, const int64_t *counts, int V,
+			int64_t *id, struct ods_err *err);
+/* counts[V] from table "counts" (a counts table id) or "freq" (a run id). */
+int ods_db_load_counts(struct ods_db *db, const char *table, int64_t id, int V, int64_t *counts,
+		       struct ods_err *err);
 
 /* Output formats of query results. */
 enum ods_fmt { ODS_FMT_TABLE, ODS_FMT_CSV, ODS_FMT_TSV, ODS_FMT_JSON };

@@ -30,8 +30,8 @@ int ods_print_ods(struct ods_db *db, int64_t run_id, const char *rule, int fmt, 
 	static const struct {
 		const char *rule, *where;
 	} filters[] = {
-		{"quantile", "quantile = 1"}, {"fraction", "fraction = 1"}, {"zscore", "zscore_rule = 1"},
-		{"int8", "int8 = 1"},         {"any", "1"},
+		{"quantile", "o.quantile = 1"}, {"fraction", "o.fraction = 1"},
+		{"zscore", "o.zscore_rule = 1"}, {"int8", "o.int8 = 1"}, {"any", "1"},
 	};
 	const char *where = NULL;
 	char sql[1024];
@@ -44,9 +44,14 @@ int ods_print_ods(struct ods_db *db, int64_t run_id, const char *rule, int fmt, 
 	if (!where)
 		return ods_err_set(err, ODS_EINVAL, "unknown rule '%s'", rule);
 	snprintf(sql, sizeof sql,
-		 "SELECT dim, rank, sign, median_abs, q_loc_abs, zscore, frac_above, "
-		 "quantile, fraction, zscore_rule, int8, borderline "
-		 "FROM ods WHERE run_id = ? AND %s ORDER BY rank", where);
+		 "SELECT o.dim, o.rank, o.sign, o.median_abs, o.q_loc_abs, o.zscore, o.frac_above, "
+		 "o.quantile, o.fraction, o.zscore_rule, o.int8, o.borderline, "
+		 "c.rho_unemb_freq AS rho_unemb_freq, c.rho_act_predfreq AS rho_act_predfreq, "
+		 "(SELECT group_concat(token, ' | ') FROM (SELECT t.token FROM tokens t "
+		 " WHERE t.run_id = o.run_id AND t.dim = o.dim AND t.kind = 'promoted' AND t.rank <= 5 "
+		 " ORDER BY t.rank)) AS top_promoted "
+		 "FROM ods o LEFT JOIN dim_corr c ON c.run_id = o.run_id AND c.dim = o.dim "
+		 "WHERE o.run_id = ? AND %s ORDER BY o.rank", where);
 	if ((rc = ods_db_prepare(db, &st, sql, err)))
 		return rc;
 	sqlite3_bind_int64(st, 1, run_id);

@@ -9,6 +9,7 @@
  */
 #include "cmd.h"
 #include "odscope/corpus.h"
+#include "odscope/link.h"
 #include "odscope/model.h"
 #include "odscope/ops.h"
 #include "odscope/progress.h"
@@ -18,13 +19,15 @@
 
 #include <cJSON.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *opt_model, *opt_corpus, *opt_db = ODS_DEFAULT_DB, *opt_field,
 		  *opt_positions = "all", *opt_rule = "quantile";
-static int opt_ctx, opt_stride, opt_threads, opt_batch = 512, opt_quiet;
-static int64_t opt_max_tokens;
+static int opt_ctx, opt_stride, opt_threads, opt_batch = 512, opt_quiet, opt_top_tokens = 100;
+static int opt_corr_sample = 20000;
+static int64_t opt_max_tokens, opt_freq;
 static double opt_q_loc = 0.5, opt_q_glob = 0.99, opt_frac = 0.5, opt_zk = 3.0;
 static size_t opt_mem = (size_t)2 << 30;
 
@@ -43,6 +46,9 @@ const struct ods_opt opts_scan[] = {
 	{"--frac", OPT_DBL, &opt_frac, "F", "fraction rule: share of inputs above threshold (default 0.5)"},
 	{"--zk", OPT_DBL, &opt_zk, "K", "zscore rule threshold (default 3)"},
 	{"--mem", OPT_SIZE, &opt_mem, "SIZE", "memory for exact quantiles, e.g. 512M, 4G (default 2G)"},
+	{"--freq", OPT_I64, &opt_freq, "ID", "link ODs to counts table ID (odscope freq) instead of the corpus"},
+	{"--top-tokens", OPT_INT, &opt_top_tokens, "K", "promoted/suppressed tokens stored per OD (default 100)"},
+	{"--corr-sample", OPT_INT, &opt_corr_sample, "N", "inputs sampled for rho(h_d, freq of top-1) (default 20000)"},
 	{"--batch", OPT_INT, &opt_batch, "N", "tokens per forward batch (default 512, at least --ctx)"},
 	{"--threads", OPT_INT, &opt_threads, "N", "threads (default: all cores)"},
 	{"--quiet", OPT_FLAG, &opt_quiet, NULL, "do not print the OD table"},
@@ -67,11 +73,169 @@ struct scan {
 	int n_tok, n_seq;
 	float *hidden;   /* [B, D] */
 	float *rows;     /* [B, D] collected rows */
-	int64_t *freq;   /* [V] */
+	int64_t *freq;   /* [V] corpus counts */
+	float *logits;   /* [LOGIT_ROWS, V] */
+	/* uniform sample (reservoir) of inputs for rho(h_d, freq of top-1) */
+	float *smp_h;    /* [corr_sample, D] */
+	int32_t *smp_top1; /* [corr_sample] */
+	int64_t n_smp;   /* inputs offered to the sample */
+	uint64_t rng;
 	int64_t n_docs, n_tokens, n_inputs;
 	int64_t run_id;
 	struct ods_progress prog;
+	int64_t *link_counts; /* [V] counts table --freq, or NULL: the corpus's own */
 };
+
+/* rho(h_d, count of the top-1 prediction) over the sampled inputs, for every d. */
+static double *rho_act_predfreq(const struct scan *s, const int64_t *counts)
+{
+	size_t ns = (size_t)(s->n_smp < opt_corr_sample ? s->n_smp : opt_corr_sample);
+	double *rho = ods_xmalloc((size_t)s->D * sizeof *rho);
+	double *y = ods_xmalloc((ns ? ns : 1) * sizeof *y), *ry = ods_xmalloc((ns ? ns : 1) * sizeof *ry);
+
+	for (size_t i = 0; i < ns; i++)
+		y[i] = (double)counts[s->smp_top1[i]];
+	ods_rank_avg(y, ns, ry);
+#pragma omp parallel
+	{
+		double *x = ods_xmalloc((ns ? ns : 1) * sizeof *x), *rx = ods_xmalloc((ns ? ns : 1) * sizeof *rx);
+#pragma omp for schedule(dynamic, 8)
+		for (int d = 0; d < s->D; d++) {
+			for (size_t i = 0; i < ns; i++)
+				x[i] = s->smp_h[i * (size_t)s->D + d];
+			ods_rank_avg(x, ns, rx);
+			rho[d] = ods_pearson(rx, ry, ns);
+		}
+		free(x);
+		free(rx);
+	}
+	free(y);
+	free(ry);
+	return rho;
+}
+
+static void bind_real(sqlite3_stmt *st, int k, double v)
+{
+	if (isnan(v))
+		sqlite3_bind_null(st, k);
+	else
+		sqlite3_bind_double(st, k, v);
+}
+
+/* tokens, dim_corr and unemb_ods rows of the links. */
+static int store_links(struct scan *s, const struct ods_stats_result *r,
+		       const struct ods_link_result *lr, const double *rho_act, const int64_t *counts,
+		       struct ods_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int V = s->m->cfg.n_vocab, rc = 0;
+	int32_t *frank = ods_xmalloc((size_t)V * sizeof *frank);
+	char bytes[1024], esc[4200];
+
+	ods_freq_ranks(counts, V, frank);
+	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?,?)", err)))
+		goto out;
+	for (int l = 0; l < lr->n_link; l++) {
+		for (int kind = 0; kind < 2; kind++) {
+			const struct ods_tok_entry *e = (kind ? lr->suppressed : lr->promoted) + (size_t)l * lr->top_k;
+			for (int k = 0; k < lr->top_k; k++) {
+				int t = e[k].token_id, n = ods_tok_bytes(s->tok, t, bytes, sizeof bytes);
+				sqlite3_reset(st);
+				sqlite3_bind_int64(st, 1, s->run_id);
+				sqlite3_bind_int(st, 2, r->ods[l]);
+				sqlite3_bind_text(st, 3, kind ? "suppressed" : "promoted", -1, SQLITE_STATIC);
+				sqlite3_bind_int(st, 4, k + 1);
+				sqlite3_bind_int(st, 5, t);
+				sqlite3_bind_text(st, 6, n < 0 ? "" : ods_escape(bytes, (size_t)n, esc, sizeof esc), -1,
+						  SQLITE_TRANSIENT);
+				sqlite3_bind_double(st, 7, e[k].weight);
+				sqlite3_bind_double(st, 8, e[k].contribution);
+				sqlite3_bind_int64(st, 9, counts[t]);
+				sqlite3_bind_int(st, 10, frank[t]);
+				if (sqlite3_step(st) != SQLITE_DONE) {
+					rc = ods_db_error(s->db, "cannot store token tables", err);
+					goto out;
+				}
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO dim_corr VALUES (?,?,?,?)", err)))
+		goto out;
+	for (int d = 0; d < s->D; d++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, s->run_id);
+		sqlite3_bind_int(st, 2, d);
+		bind_real(st, 3, lr->rho_unemb_freq[d]);
+		bind_real(st, 4, rho_act[d]);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = ods_db_error(s->db, "cannot store correlations", err);
+			goto out;
+		}
+	}
+	sqlite3_finalize(st);
+	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO unemb_ods VALUES (?,?,?,?,?,?,?,?)", err)))
+		goto out;
+	for (int i = 0, rank = 0; i < lr->unemb.n_ods; i++) {
+		int d = lr->unemb.ods[i];
+		const struct ods_dim_stats *x = &lr->unemb.dims[d];
+		if (!(x->rules & ODS_RULE_QUANTILE))
+			continue;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, s->run_id);
+		sqlite3_bind_int(st, 2, d);
+		sqlite3_bind_int(st, 3, ++rank);
+		sqlite3_bind_int(st, 4, x->sign);
+		sqlite3_bind_double(st, 5, x->median_abs);
+		sqlite3_bind_double(st, 6, x->q_loc_abs);
+		sqlite3_bind_double(st, 7, x->zscore);
+		sqlite3_bind_int(st, 8, r->dims[d].rules != 0);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = ods_db_error(s->db, "cannot store unembedding ODs", err);
+			goto out;
+		}
+	}
+out:
+	sqlite3_finalize(st);
+	free(frank);
+	return rc;
+}
+
+#define LOGIT_ROWS 64
+
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Top-1 prediction (raw W_U h) of the collected rows; offer each input to the sample. */
+static void sample_rows(struct scan *s, const float *rows, int n)
+{
+	int V = s->m->cfg.n_vocab;
+	for (int r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
+		int nr = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
+		ods_model_logits(s->m, rows + (size_t)r0 * s->D, nr, s->logits);
+		for (int i = 0; i < nr; i++) {
+			const float *z = s->logits + (size_t)i * V;
+			int best = 0;
+			int64_t slot;
+			for (int t = 1; t < V; t++)
+				if (z[t] > z[best])
+					best = t;
+			slot = s->n_smp < opt_corr_sample ? s->n_smp
+							  : (int64_t)(rng_next(&s->rng) % (uint64_t)(s->n_smp + 1));
+			s->n_smp++;
+			if (slot < opt_corr_sample) {
+				memcpy(s->smp_h + (size_t)slot * s->D, rows + (size_t)(r0 + i) * s->D,
+				       (size_t)s->D * sizeof(float));
+				s->smp_top1[slot] = best;
+			}
+		}
+	}
+}
 
 static int flush(struct scan *s, struct ods_err *err)
 {
@@ -87,6 +251,8 @@ static int flush(struct scan *s, struct ods_err *err)
 			memcpy(s->rows + (size_t)n++ * s->D, s->hidden + (size_t)i * s->D,
 			       (size_t)s->D * sizeof(float));
 	ods_stats_add(s->stats, s->rows, (size_t)n);
+	if (opt_corr_sample > 0)
+		sample_rows(s, s->rows, n);
 	s->n_inputs += n;
 	s->n_tok = s->n_seq = 0;
 	return 0;
@@ -109,11 +275,6 @@ static int add_doc(struct scan *s, const int32_t *ids, int n, struct ods_err *er
 		if (end >= n)
 			return 0;
 	}
-}
-
-static void hex64(char *buf, uint64_t h)
-{
-	snprintf(buf, 17, "%016" PRIx64, h);
 }
 
 static char *options_json(void)
@@ -144,62 +305,15 @@ static int store_begin(struct scan *s, struct ods_err *err)
 {
 	char mh[17], ch[17], now[32], *opts = options_json();
 	sqlite3_stmt *st = NULL;
-	const struct ods_config *c = &s->m->cfg;
-	int rc, fresh;
+	int rc;
 
-	hex64(mh, s->m->hash);
-	hex64(ch, ods_corpus_hash(s->corpus));
+	ods_hex64(mh, s->m->hash);
+	ods_hex64(ch, ods_corpus_hash(s->corpus));
 	ods_iso_time(now, sizeof now);
 	if ((rc = ods_db_begin(s->db, err)))
 		goto out;
-	if ((rc = ods_db_prepare(s->db, &st,
-				 "INSERT OR IGNORE INTO models (hash, path, model_type, n_layer, d_model, "
-				 "n_head, n_vocab, n_ctx, tied, weight_dtype, tokenizer) "
-				 "VALUES (?,?,?,?,?,?,?,?,?,?,?)", err)))
+	if ((rc = ods_db_store_model(s->db, s->m, s->tok, opt_model, err)))
 		goto out;
-	sqlite3_bind_text(st, 1, mh, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, opt_model, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, c->model_type, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, c->n_layer);
-	sqlite3_bind_int(st, 5, c->d_model);
-	sqlite3_bind_int(st, 6, c->n_head);
-	sqlite3_bind_int(st, 7, c->n_vocab);
-	sqlite3_bind_int(st, 8, c->n_ctx);
-	sqlite3_bind_int(st, 9, s->m->tied);
-	sqlite3_bind_text(st, 10, s->m->weight_dtype, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, ods_tok_kind(s->tok), -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		rc = ods_db_error(s->db, "cannot store the model", err);
-		goto out;
-	}
-	fresh = sqlite3_changes(s->db->h) > 0;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (fresh) {
-		char bytes[1024], esc[4200];
-		if ((rc = ods_db_prepare(s->db, &st,
-					 "INSERT INTO vocab (model_hash, token_id, piece, text) VALUES (?,?,?,?)",
-					 err)))
-			goto out;
-		for (int id = 0; id < ods_tok_n_vocab(s->tok); id++) {
-			const char *piece = ods_tok_piece(s->tok, id);
-			int n = ods_tok_bytes(s->tok, id, bytes, sizeof bytes);
-			if (!piece || n < 0)
-				continue;
-			sqlite3_reset(st);
-			sqlite3_bind_text(st, 1, mh, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_int(st, 2, id);
-			sqlite3_bind_text(st, 3, piece, -1, SQLITE_TRANSIENT);
-			sqlite3_bind_text(st, 4, ods_escape(bytes, (size_t)n, esc, sizeof esc), -1,
-					  SQLITE_TRANSIENT);
-			if (sqlite3_step(st) != SQLITE_DONE) {
-				rc = ods_db_error(s->db, "cannot store the vocabulary", err);
-				goto out;
-			}
-		}
-		sqlite3_finalize(st);
-		st = NULL;
-	}
 	if ((rc = ods_db_prepare(s->db, &st,
 				 "INSERT INTO runs (status, model_hash, model_path, corpus_path, corpus_hash, "
 				 "options, tool_version, started_at, rule, q_loc, q_glob) "
@@ -242,11 +356,12 @@ static void rules_str(char *buf, size_t cap, unsigned rules)
 
 /* All results and status 'complete' in one transaction. */
 static int store_results(struct scan *s, const struct ods_stats_result *r, unsigned primary,
+			 const struct ods_link_result *lr, const double *rho_act, const int64_t *counts,
 			 struct ods_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	char now[32];
-	int rc, n_primary = 0, rank = 0;
+	int rc, n_primary = 0, rank = 0, n_unemb = 0, n_overlap = 0;
 
 	if ((rc = ods_db_begin(s->db, err)))
 		return rc;
@@ -324,11 +439,22 @@ static int store_results(struct scan *s, const struct ods_stats_result *r, unsig
 		}
 	}
 	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = store_links(s, r, lr, rho_act, counts, err)))
+		goto out;
+	for (int i = 0; i < lr->unemb.n_ods; i++) {
+		int d = lr->unemb.ods[i];
+		if (lr->unemb.dims[d].rules & ODS_RULE_QUANTILE) {
+			n_unemb++;
+			n_overlap += r->dims[d].rules != 0;
+		}
+	}
 	ods_iso_time(now, sizeof now);
 	if ((rc = ods_db_prepare(s->db, &st,
 				 "UPDATE runs SET status = 'complete', finished_at = ?, n_docs = ?, "
 				 "n_tokens = ?, n_inputs = ?, threshold = ?, exact = ?, rel_err = ?, "
-				 "kurtosis = ?, mmr = ?, n_ods = ? WHERE id = ?", err)))
+				 "kurtosis = ?, mmr = ?, n_ods = ?, counts_id = ?, rho_norm_freq = ?, "
+				 "n_unemb_ods = ?, n_overlap = ?, corr_sample = ? WHERE id = ?", err)))
 		goto out;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int64(st, 2, s->n_docs);
@@ -340,7 +466,13 @@ static int store_results(struct scan *s, const struct ods_stats_result *r, unsig
 	sqlite3_bind_double(st, 8, r->kurtosis);
 	sqlite3_bind_double(st, 9, r->mmr);
 	sqlite3_bind_int(st, 10, n_primary);
-	sqlite3_bind_int64(st, 11, s->run_id);
+	if (opt_freq)
+		sqlite3_bind_int64(st, 11, opt_freq);
+	bind_real(st, 12, lr->rho_norm_freq);
+	sqlite3_bind_int(st, 13, n_unemb);
+	sqlite3_bind_int(st, 14, n_overlap);
+	sqlite3_bind_int64(st, 15, s->n_smp < opt_corr_sample ? s->n_smp : opt_corr_sample);
+	sqlite3_bind_int64(st, 16, s->run_id);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		rc = ods_db_error(s->db, "cannot finish the run", err);
 		goto out;
@@ -418,12 +550,47 @@ out:
 	return rc;
 }
 
+/* ODs to the unembedding and frequencies (DESIGN §3). */
+static int link_ods(struct scan *s, const struct ods_stats_result *r, struct ods_link_result *lr,
+		double **rho_act, struct ods_err *err)
+{
+	const int64_t *counts = s->link_counts ? s->link_counts : s->freq;
+	struct ods_link_dim *dims = ods_xmalloc((size_t)(r->n_ods ? r->n_ods : 1) * sizeof *dims);
+	int *signs = ods_xmalloc((size_t)s->D * sizeof *signs), rc;
+	struct ods_link_opts lo = {0};
+
+	for (int i = 0; i < r->n_ods; i++) {
+		dims[i].dim = r->ods[i];
+		dims[i].sign = r->dims[r->ods[i]].sign;
+		dims[i].mag = r->dims[r->ods[i]].median_abs;
+	}
+	for (int d = 0; d < s->D; d++)
+		signs[d] = r->dims[d].sign;
+	lo.top_k = opt_top_tokens;
+	lo.mem_bytes = opt_mem;
+	lo.signs = signs;
+	ods_stats_opts_default(&lo.unemb);
+	lo.unemb.q_loc = opt_q_loc;
+	lo.unemb.q_glob = opt_q_glob;
+	lo.unemb.mem_bytes = opt_mem;
+	lo.want_unemb_ods = 1;
+	lo.want_rho = 1;
+	rc = ods_link_unemb(s->m, counts, dims, r->n_ods, &lo, lr, err);
+	if (!rc)
+		*rho_act = rho_act_predfreq(s, counts);
+	free(dims);
+	free(signs);
+	return rc;
+}
+
 int cmd_scan(void)
 {
 	struct ods_err err = {0};
 	struct scan s = {0};
 	struct ods_stats_opts so;
 	struct ods_stats_result res = {0};
+	struct ods_link_result lr = {0};
+	double *rho_act = NULL;
 	unsigned primary = 0;
 	int rc;
 
@@ -438,8 +605,10 @@ int cmd_scan(void)
 	if (strcmp(opt_positions, "all"))
 		return ods_cmd_usage_error("scan", "--positions '%s' is not supported yet (only 'all')",
 					   opt_positions);
-	if (opt_ctx < 0 || opt_stride < 0 || opt_batch <= 0 || opt_max_tokens < 0)
-		return ods_cmd_usage_error("scan", "--ctx, --stride, --batch and --max-tokens must be positive");
+	if (opt_ctx < 0 || opt_stride < 0 || opt_batch <= 0 || opt_max_tokens < 0 ||
+	    opt_top_tokens < 1 || opt_corr_sample < 0)
+		return ods_cmd_usage_error("scan", "--ctx, --stride, --batch, --max-tokens, --top-tokens and "
+					   "--corr-sample must be positive");
 	ods_ops_init(opt_threads);
 	ods_stats_opts_default(&so);
 	so.q_loc = opt_q_loc;
@@ -464,7 +633,14 @@ int cmd_scan(void)
 	}
 	if ((rc = ods_stats_open(&s.stats, s.D, &so, &err)) ||
 	    (rc = ods_corpus_open(&s.corpus, opt_corpus, opt_field, &err)) ||
-	    (rc = ods_db_open(&s.db, opt_db, 0, &err)) || (rc = store_begin(&s, &err)))
+	    (rc = ods_db_open(&s.db, opt_db, 0, &err)))
+		goto out;
+	if (opt_freq) {
+		s.link_counts = ods_xmalloc((size_t)s.m->cfg.n_vocab * sizeof *s.link_counts);
+		if ((rc = ods_db_load_counts(s.db, "counts", opt_freq, s.m->cfg.n_vocab, s.link_counts, &err)))
+			goto out;
+	}
+	if ((rc = store_begin(&s, &err)))
 		goto out;
 	s.B = opt_batch > s.ctx ? opt_batch : s.ctx;
 	s.fwd = ods_fwd_open(s.m, s.B, s.ctx);
@@ -474,6 +650,10 @@ int cmd_scan(void)
 	s.hidden = ods_xmalloc((size_t)s.B * s.D * sizeof *s.hidden);
 	s.rows = ods_xmalloc((size_t)s.B * s.D * sizeof *s.rows);
 	s.freq = ods_xcalloc((size_t)s.m->cfg.n_vocab, sizeof *s.freq);
+	s.logits = ods_xmalloc((size_t)LOGIT_ROWS * s.m->cfg.n_vocab * sizeof *s.logits);
+	s.smp_h = ods_xmalloc((size_t)(opt_corr_sample ? opt_corr_sample : 1) * s.D * sizeof *s.smp_h);
+	s.smp_top1 = ods_xmalloc((size_t)(opt_corr_sample ? opt_corr_sample : 1) * sizeof *s.smp_top1);
+	s.rng = 0x9e3779b97f4a7c15ULL;
 
 	if ((rc = scan_corpus(&s, &err)))
 		goto out;
@@ -484,7 +664,10 @@ int cmd_scan(void)
 	}
 	if ((rc = ods_stats_finish(s.stats, &res, &err)))
 		goto out;
-	if ((rc = store_results(&s, &res, primary, &err)))
+	if ((rc = link_ods(&s, &res, &lr, &rho_act, &err)))
+		goto out;
+	if ((rc = store_results(&s, &res, primary, &lr, rho_act,
+				s.link_counts ? s.link_counts : s.freq, &err)))
 		goto out;
 	ods_progress_end(&s.prog, s.n_tokens);
 	printf("run %lld: %lld documents, %lld tokens, %lld inputs, %d dimensions, threshold %.4g (%s)\n",
@@ -496,6 +679,12 @@ out:
 	if (rc)
 		store_failed(&s, err.msg);
 	ods_stats_result_release(&res);
+	ods_link_result_release(&lr);
+	free(rho_act);
+	free(s.link_counts);
+	free(s.logits);
+	free(s.smp_h);
+	free(s.smp_top1);
 	ods_stats_free(s.stats);
 	ods_fwd_free(s.fwd);
 	ods_corpus_free(s.corpus);
