@@ -23,6 +23,21 @@ const struct ods_cmd ods_commands[] = {
 	{"ods", cmd_ods, "[--run ID] [--db DB] [--rule R] [--format F]", "The OD table of a run.",
 	 opts_ods},
 	{"runs", cmd_runs, "[--db DB] [--format F]", "The runs in the database.", opts_runs},
+	{"export", cmd_export, "--table T [--format csv|tsv|latex|markdown|json|html] [--run ID,...] [--out F]",
+	 "Paper-ready tables (runs, ods, tokens, ablation, freq, dims, corr, top1) and the cross-run\n"
+	 "comparison table (compare).",
+	 opts_export},
+	{"report", cmd_report, "--run ID --out DIR [--db DB]",
+	 "One self-contained HTML page of a run: metadata, OD and token tables, SVG figures.",
+	 opts_report},
+	{"tokens", cmd_tokens, "--dim D [--run ID] [--top K] [--format F]",
+	 "Tokens a dimension promotes and suppresses through the unembedding, with weights and\n"
+	 "frequencies (stored for ODs, computed from the model for any other dimension).",
+	 opts_tokens},
+	{"freq", cmd_freq, "--model DIR (--corpus F | --counts FILE) [--db DB]",
+	 "Store token counts of a corpus (tokenizer only, no forward pass) or import a\n"
+	 "token_id<TAB>count file; 'scan --freq ID' links a run to them.",
+	 opts_freq},
 	{0},
 };
 

@@ -48,9 +48,13 @@ int cmd_forward(void);
 int cmd_scan(void);
 int cmd_ods(void);
 int cmd_runs(void);
+int cmd_export(void);
+int cmd_report(void);
+int cmd_tokens(void);
+int cmd_freq(void);
 
 extern const struct ods_opt opts_info[], opts_tokenize[], opts_forward[], opts_scan[], opts_ods[],
-	opts_runs[];
+	opts_runs[], opts_tokens[], opts_freq[];
 
 /* Print the OD table of a run (shared by scan and ods). */
 struct ods_db;
