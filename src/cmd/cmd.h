@@ -55,6 +55,7 @@ int cmd_freq(void);
 
 extern const struct ods_opt opts_info[], opts_tokenize[], opts_forward[], opts_scan[], opts_ods[],
 	opts_runs[], opts_tokens[], opts_freq[];
+extern const struct ods_opt opts_export[], opts_report[];
 
 /* Print the OD table of a run (shared by scan and ods). */
 struct ods_db;
