@@ -157,3 +157,94 @@ CREATE TABLE IF NOT EXISTS freq (
     count    INTEGER NOT NULL,
     PRIMARY KEY (run_id, token_id)
 ) WITHOUT ROWID;
+
+-- Views
+-- Common questions as views (documented in README "Views"; example queries in
+-- db/queries/). Views over tables a database lacks (an older scan, no
+-- ablation yet) are created anyway and fail only when used.
+
+-- One row per run: model and corpus names, rule, |ODs|, max z-score,
+-- kurtosis and the OD dimensions in rank order.
+CREATE VIEW IF NOT EXISTS run_summary AS
+SELECT r.id AS run_id, r.status,
+       replace(rtrim(r.model_path, '/'), rtrim(rtrim(r.model_path, '/'),
+               replace(rtrim(r.model_path, '/'), '/', '')), '') AS model,
+       m.model_type, m.d_model, m.n_vocab,
+       replace(rtrim(r.corpus_path, '/'), rtrim(rtrim(r.corpus_path, '/'),
+               replace(rtrim(r.corpus_path, '/'), '/', '')), '') AS corpus,
+       r.n_tokens, r.n_inputs, r.rule, r.q_loc, r.q_glob, r.threshold, r.n_ods,
+       (SELECT max(d.zscore) FROM dims d WHERE d.run_id = r.id) AS max_zscore,
+       r.kurtosis, r.mmr, r.exact,
+       (SELECT group_concat(dim, ',') FROM (SELECT o.dim FROM ods o WHERE o.run_id = r.id
+               AND CASE r.rule WHEN 'fraction' THEN o.fraction WHEN 'zscore' THEN o.zscore_rule
+                   WHEN 'int8' THEN o.int8 ELSE o.quantile END = 1 ORDER BY o.rank)) AS od_dims,
+       r.started_at, r.finished_at
+FROM runs r JOIN models m ON m.hash = r.model_hash;
+
+-- Per dimension: the quantile rule's statistic against the global threshold
+-- (the data of the standard OD figure).
+CREATE VIEW IF NOT EXISTS dim_profile AS
+SELECT d.run_id, d.dim, d.q_loc_abs, d.aq50 AS median_abs, r.threshold, d.zscore, d.sign,
+       d.rules, o.rank AS od_rank
+FROM dims d JOIN runs r ON r.id = d.run_id
+LEFT JOIN ods o ON o.run_id = d.run_id AND o.dim = d.dim;
+
+-- ODs with their promoted and suppressed tokens.
+CREATE VIEW IF NOT EXISTS od_tokens AS
+SELECT o.run_id, o.dim, o.rank AS od_rank, o.sign, o.median_abs, o.zscore,
+       t.kind, t.rank, t.token_id, t.token, t.weight, t.contribution, t.count, t.freq_rank
+FROM ods o JOIN tokens t ON t.run_id = o.run_id AND t.dim = o.dim;
+
+-- One row per OD: its ten most promoted tokens in rank order, ' | '-separated.
+CREATE VIEW IF NOT EXISTS od_promoted AS
+SELECT run_id, dim, od_rank, sign, median_abs, zscore,
+       group_concat(token, ' | ') AS promoted
+FROM (SELECT * FROM od_tokens WHERE kind = 'promoted' AND rank <= 10
+      ORDER BY run_id, od_rank, rank)
+GROUP BY run_id, dim;
+
+-- Per token: corpus count, share and frequency rank, with its text.
+CREATE VIEW IF NOT EXISTS token_freq AS
+SELECT f.run_id, f.token_id, v.text AS token, f.count,
+       CAST(f.count AS REAL) / r.n_tokens AS share,
+       rank() OVER (PARTITION BY f.run_id ORDER BY f.count DESC) AS freq_rank
+FROM freq f JOIN runs r ON r.id = f.run_id
+LEFT JOIN vocab v ON v.model_hash = r.model_hash AND v.token_id = f.token_id;
+
+-- The newest complete ablation of each run.
+CREATE VIEW IF NOT EXISTS latest_ablation AS
+SELECT a.* FROM ablations a
+WHERE a.status = 'complete'
+  AND a.id = (SELECT max(b.id) FROM ablations b WHERE b.run_id = a.run_id AND b.status = 'complete');
+
+-- Aggregates per run and ablation condition (newest complete ablation).
+CREATE VIEW IF NOT EXISTS ablation_summary AS
+SELECT a.run_id, a.id AS ablation_id, a.faithful, x.*
+FROM latest_ablation a JOIN ablation_results x ON x.ablation_id = a.id;
+
+-- Per token and condition: how often it is the top-1 prediction, against
+-- its corpus frequency (all complete ablations).
+CREATE VIEW IF NOT EXISTS token_predictions AS
+SELECT a.run_id, a.id AS ablation_id, p.condition, p.token_id, v.text AS token,
+       p.n_top1, CAST(p.n_top1 AS REAL) / a.n_inputs AS p_pred,
+       coalesce(f.count, 0) AS corpus_count, CAST(coalesce(f.count, 0) AS REAL) / r.n_tokens AS p_corpus
+FROM ablation_top1 p JOIN ablations a ON a.id = p.ablation_id AND a.status = 'complete'
+JOIN runs r ON r.id = a.run_id
+LEFT JOIN freq f ON f.run_id = a.run_id AND f.token_id = p.token_id
+LEFT JOIN vocab v ON v.model_hash = r.model_hash AND v.token_id = p.token_id;
+
+-- Per token: corpus count and how often the full model, the model without
+-- its ODs, the ODs alone and the random ablations (mean over sets) predict it.
+CREATE VIEW IF NOT EXISTS token_conditions AS
+SELECT a.run_id, p.token_id, v.text AS token, coalesce(f.count, 0) AS corpus_count,
+       sum(CASE WHEN p.condition = 'full' THEN p.n_top1 ELSE 0 END) AS full,
+       sum(CASE WHEN p.condition = 'ablate_ods' THEN p.n_top1 ELSE 0 END) AS ablate_ods,
+       sum(CASE WHEN p.condition = 'only_ods' THEN p.n_top1 ELSE 0 END) AS only_ods,
+       CAST(sum(CASE WHEN p.condition GLOB 'ablate_random_*' THEN p.n_top1 ELSE 0 END) AS REAL)
+           / max(1, (SELECT count(*) FROM ablation_results x WHERE x.ablation_id = a.id
+                     AND x.condition GLOB 'ablate_random_*')) AS ablate_random
+FROM latest_ablation a JOIN ablation_top1 p ON p.ablation_id = a.id
+JOIN runs r ON r.id = a.run_id
+LEFT JOIN freq f ON f.run_id = a.run_id AND f.token_id = p.token_id
+LEFT JOIN vocab v ON v.model_hash = r.model_hash AND v.token_id = p.token_id
+GROUP BY a.run_id, p.token_id;

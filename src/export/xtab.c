@@ -1,5 +1,6 @@
 /* xtab.c - an in-memory query result and its writers: CSV, TSV, LaTeX
  * (booktabs), Markdown, JSON (cJSON) and HTML (see include/odscope/export.h). */
+#include "export_int.h"
 #include "odscope/export.h"
 #include "odscope/store.h"
 #include "odscope/util.h"
@@ -307,28 +308,6 @@ static void write_markdown(const struct ods_xtab *t, FILE *out)
 
 /* ---- LaTeX ---- */
 
-/* Append s to a growable buffer. */
-struct sbuf {
-	char *p;
-	size_t n, cap;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->n + n + 1 > b->cap) {
-		b->cap = (b->n + n + 1) * 2;
-		b->p = ods_xrealloc(b->p, b->cap);
-	}
-	memcpy(b->p + b->n, s, n);
-	b->n += n;
-	b->p[b->n] = 0;
-}
-
-static void sb_puts(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
 /* Decode one UTF-8 code point (invalid bytes decode as themselves). */
 static unsigned utf8_next(const unsigned char **ps)
 {
@@ -349,40 +328,40 @@ static unsigned utf8_next(const unsigned char **ps)
 
 char *ods_latex_escape(const char *s, int token)
 {
-	struct sbuf b = {0};
+	struct ods_sbuf b = {0};
 	const unsigned char *p = (const unsigned char *)s;
-	sb_puts(&b, token ? "\\texttt{" : "");
+	ods_sb_puts(&b, token ? "\\texttt{" : "");
 	while (*p) {
 		const unsigned char *start = p;
 		unsigned c = utf8_next(&p);
 		char tmp[32];
 		switch (c) {
-		case '\\': sb_puts(&b, "\\textbackslash{}"); break;
+		case '\\': ods_sb_puts(&b, "\\textbackslash{}"); break;
 		case '_': case '%': case '&': case '#': case '$': case '{': case '}':
 			tmp[0] = '\\';
 			tmp[1] = (char)c;
-			sb_put(&b, tmp, 2);
+			ods_sb_put(&b, tmp, 2);
 			break;
-		case '~': sb_puts(&b, "\\textasciitilde{}"); break;
-		case '^': sb_puts(&b, "\\textasciicircum{}"); break;
-		case '<': sb_puts(&b, "\\textless{}"); break;
-		case '>': sb_puts(&b, "\\textgreater{}"); break;
-		case '|': sb_puts(&b, "\\textbar{}"); break;
-		case '"': sb_puts(&b, token ? "\"" : "\\textquotedbl{}"); break;
-		case ' ': sb_puts(&b, token ? "\\textvisiblespace{}" : " "); break;
-		case '-': sb_puts(&b, token ? "-" : "-{}"); break;
+		case '~': ods_sb_puts(&b, "\\textasciitilde{}"); break;
+		case '^': ods_sb_puts(&b, "\\textasciicircum{}"); break;
+		case '<': ods_sb_puts(&b, "\\textless{}"); break;
+		case '>': ods_sb_puts(&b, "\\textgreater{}"); break;
+		case '|': ods_sb_puts(&b, "\\textbar{}"); break;
+		case '"': ods_sb_puts(&b, token ? "\"" : "\\textquotedbl{}"); break;
+		case ' ': ods_sb_puts(&b, token ? "\\textvisiblespace{}" : " "); break;
+		case '-': ods_sb_puts(&b, token ? "-" : "-{}"); break;
 		default:
 			if (c < 0x20 || c == 0x7f || c > 0xff) {
 				/* control characters and code points pdflatex does not know */
 				snprintf(tmp, sizeof tmp, "\\textsf{U+%04X}", c);
-				sb_puts(&b, tmp);
+				ods_sb_puts(&b, tmp);
 			} else {
-				sb_put(&b, (const char *)start, (size_t)(p - start));
+				ods_sb_put(&b, (const char *)start, (size_t)(p - start));
 			}
 		}
 	}
 	if (token)
-		sb_puts(&b, "}");
+		ods_sb_puts(&b, "}");
 	if (!b.p)
 		return ods_xstrdup("");
 	return b.p;
@@ -434,7 +413,7 @@ static void write_latex(const struct ods_xtab *t, FILE *out)
 		grouped |= g > 0;
 	}
 	if (grouped) { /* a spanning header per column group, with \cmidrule under it */
-		struct sbuf rules = {0};
+		struct ods_sbuf rules = {0};
 		for (int c = 0; c < nc;) {
 			size_t g;
 			col_group(t->names[c], &g);
@@ -456,7 +435,7 @@ static void write_latex(const struct ods_xtab *t, FILE *out)
 				fprintf(out, "\\multicolumn{%d}{c}{%s}", k, esc);
 				char tmp[64];
 				snprintf(tmp, sizeof tmp, "\\cmidrule(lr){%d-%d}", c + 1, c + k);
-				sb_puts(&rules, tmp);
+				ods_sb_puts(&rules, tmp);
 				free(esc);
 				free(gname);
 			} else {
@@ -494,16 +473,16 @@ static void write_latex(const struct ods_xtab *t, FILE *out)
 
 char *ods_html_escape(const char *s)
 {
-	struct sbuf b = {0};
-	sb_puts(&b, "");
+	struct ods_sbuf b = {0};
+	ods_sb_puts(&b, "");
 	for (; *s; s++) {
 		switch (*s) {
-		case '&': sb_puts(&b, "&amp;"); break;
-		case '<': sb_puts(&b, "&lt;"); break;
-		case '>': sb_puts(&b, "&gt;"); break;
-		case '"': sb_puts(&b, "&quot;"); break;
-		case '\'': sb_puts(&b, "&#39;"); break;
-		default: sb_put(&b, s, 1);
+		case '&': ods_sb_puts(&b, "&amp;"); break;
+		case '<': ods_sb_puts(&b, "&lt;"); break;
+		case '>': ods_sb_puts(&b, "&gt;"); break;
+		case '"': ods_sb_puts(&b, "&quot;"); break;
+		case '\'': ods_sb_puts(&b, "&#39;"); break;
+		default: ods_sb_put(&b, s, 1);
 		}
 	}
 	return b.p;
