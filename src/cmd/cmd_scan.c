@@ -9,6 +9,7 @@
  */
 #include "cmd.h"
 #include "odscope/corpus.h"
+#include "odscope/feed.h"
 #include "odscope/link.h"
 #include "odscope/model.h"
 #include "odscope/ops.h"
@@ -39,7 +40,7 @@ const struct ods_opt opts_scan[] = {
 	{"--ctx", OPT_INT, &opt_ctx, "N", "window length (default: the model's maximum)"},
 	{"--stride", OPT_INT, &opt_stride, "N", "window start every N tokens (default: --ctx)"},
 	{"--max-tokens", OPT_I64, &opt_max_tokens, "N", "stop after N corpus tokens"},
-	{"--positions", OPT_STR, &opt_positions, "all", "which positions are inputs (all)"},
+	{"--positions", OPT_STR, &opt_positions, "P", "inputs: all (default) or word:N (last token of word N)"},
 	{"--rule", OPT_STR, &opt_rule, "R", "primary rule: quantile (default), fraction, zscore, int8"},
 	{"--q-loc", OPT_DBL, &opt_q_loc, "Q", "per-dimension quantile of |x| (default 0.5)"},
 	{"--q-glob", OPT_DBL, &opt_q_glob, "Q", "global quantile of |X| (default 0.99)"},
@@ -64,15 +65,8 @@ struct scan {
 	struct ods_corpus *corpus;
 	struct ods_db *db;
 	struct ods_stats *stats;
-	struct ods_fwd *fwd;
-	int ctx, stride, B, D;
-	/* the batch being filled */
-	int32_t *ids;    /* [B] */
-	uint8_t *take;   /* [B] 1: collect this position */
-	int *seq_off;    /* [B + 1] */
-	int n_tok, n_seq;
-	float *hidden;   /* [B, D] */
-	float *rows;     /* [B, D] collected rows */
+	struct ods_feed_opts fo;
+	int D;
 	int64_t *freq;   /* [V] corpus counts */
 	float *logits;   /* [LOGIT_ROWS, V] */
 	/* uniform sample (reservoir) of inputs for rho(h_d, freq of top-1) */
@@ -80,7 +74,7 @@ struct scan {
 	int32_t *smp_top1; /* [corr_sample] */
 	int64_t n_smp;   /* inputs offered to the sample */
 	uint64_t rng;
-	int64_t n_docs, n_tokens, n_inputs;
+	struct ods_feed_count cnt;
 	int64_t run_id;
 	struct ods_progress prog;
 	int64_t *link_counts; /* [V] counts table --freq, or NULL: the corpus's own */
@@ -237,44 +231,16 @@ static void sample_rows(struct scan *s, const float *rows, int n)
 	}
 }
 
-static int flush(struct scan *s, struct ods_err *err)
+/* The feed's consumer: statistics and the sample. */
+static int take_rows(void *ctx, const float *rows, const int32_t *gold, int n, struct ods_err *err)
 {
-	int n = 0, rc;
-	if (!s->n_tok)
-		return 0;
-	s->seq_off[s->n_seq] = s->n_tok;
-	rc = ods_model_forward(s->m, s->fwd, s->ids, s->n_tok, s->seq_off, s->n_seq, s->hidden, err);
-	if (rc)
-		return rc;
-	for (int i = 0; i < s->n_tok; i++)
-		if (s->take[i])
-			memcpy(s->rows + (size_t)n++ * s->D, s->hidden + (size_t)i * s->D,
-			       (size_t)s->D * sizeof(float));
-	ods_stats_add(s->stats, s->rows, (size_t)n);
+	struct scan *s = ctx;
+	(void)gold;
+	(void)err;
+	ods_stats_add(s->stats, rows, (size_t)n);
 	if (opt_corr_sample > 0)
-		sample_rows(s, s->rows, n);
-	s->n_inputs += n;
-	s->n_tok = s->n_seq = 0;
+		sample_rows(s, rows, n);
 	return 0;
-}
-
-/* Queue one document's windows. */
-static int add_doc(struct scan *s, const int32_t *ids, int n, struct ods_err *err)
-{
-	int collected_to = 1; /* position 0 of a document is never an input */
-	for (int start = 0;; start += s->stride) {
-		int end = start + s->ctx < n ? start + s->ctx : n, rc;
-		if (s->n_tok + (end - start) > s->B && (rc = flush(s, err)))
-			return rc;
-		s->seq_off[s->n_seq++] = s->n_tok;
-		for (int i = start; i < end; i++) {
-			s->take[s->n_tok] = i >= collected_to;
-			s->ids[s->n_tok++] = ids[i];
-		}
-		collected_to = end;
-		if (end >= n)
-			return 0;
-	}
 }
 
 static char *options_json(void)
@@ -457,8 +423,8 @@ static int store_results(struct scan *s, const struct ods_stats_result *r, unsig
 				 "n_unemb_ods = ?, n_overlap = ?, corr_sample = ? WHERE id = ?", err)))
 		goto out;
 	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, s->n_docs);
-	sqlite3_bind_int64(st, 3, s->n_tokens);
+	sqlite3_bind_int64(st, 2, s->cnt.n_docs);
+	sqlite3_bind_int64(st, 3, s->cnt.n_tokens);
 	sqlite3_bind_int64(st, 4, r->n);
 	sqlite3_bind_double(st, 5, r->threshold);
 	sqlite3_bind_int(st, 6, r->exact);
@@ -500,54 +466,6 @@ static void store_failed(struct scan *s, const char *msg)
 	sqlite3_bind_int64(st, 2, s->run_id);
 	sqlite3_step(st);
 	sqlite3_finalize(st);
-}
-
-static int scan_corpus(struct scan *s, struct ods_err *err)
-{
-	struct ods_ids ids = {0};
-	const char *text;
-	size_t len;
-	int rc;
-
-	ods_progress_init(&s->prog, "scan");
-	while ((rc = ods_corpus_next(s->corpus, &text, &len, err)) == 1) {
-		ids.n = 0;
-		if ((rc = ods_tok_encode(s->tok, text, len, 0, &ids, err))) {
-			ods_err_prefix(err, "%s", ods_corpus_where(s->corpus));
-			break;
-		}
-		if (opt_max_tokens && s->n_tokens + (int64_t)ids.n > opt_max_tokens)
-			ids.n = (size_t)(opt_max_tokens - s->n_tokens);
-		if (!ids.n)
-			continue;
-		for (size_t i = 0; i < ids.n; i++) {
-			if (ids.v[i] >= s->m->cfg.n_vocab) {
-				rc = ods_err_set(err, ODS_EFORMAT, "%s: token id %d exceeds the model's vocabulary %d",
-						 ods_corpus_where(s->corpus), ids.v[i], s->m->cfg.n_vocab);
-				goto out;
-			}
-			s->freq[ids.v[i]]++;
-		}
-		if (ids.n > INT32_MAX / 2) {
-			rc = ods_err_set(err, ODS_EINVAL, "%s: document too long", ods_corpus_where(s->corpus));
-			break;
-		}
-		if ((rc = add_doc(s, ids.v, (int)ids.n, err)))
-			break;
-		s->n_docs++;
-		s->n_tokens += (int64_t)ids.n;
-		ods_progress_update(&s->prog, s->n_tokens, ods_corpus_bytes_done(s->corpus),
-				    ods_corpus_bytes_total(s->corpus));
-		if (opt_max_tokens && s->n_tokens >= opt_max_tokens)
-			break;
-	}
-	if (rc >= 0)
-		rc = flush(s, err);
-out:
-	ods_ids_release(&ids);
-	if (rc && s->prog.tty)
-		fprintf(stderr, "\n");
-	return rc;
 }
 
 /* ODs to the unembedding and frequencies (DESIGN §3). */
@@ -592,6 +510,7 @@ int cmd_scan(void)
 	struct ods_link_result lr = {0};
 	double *rho_act = NULL;
 	unsigned primary = 0;
+	int word_n = 0;
 	int rc;
 
 	if (!opt_model || !opt_corpus)
@@ -602,8 +521,8 @@ int cmd_scan(void)
 	if (!primary)
 		return ods_cmd_usage_error("scan", "unknown rule '%s' (quantile, fraction, zscore, int8)",
 					   opt_rule);
-	if (strcmp(opt_positions, "all"))
-		return ods_cmd_usage_error("scan", "--positions '%s' is not supported yet (only 'all')",
+	if (ods_feed_parse_positions(opt_positions, &word_n))
+		return ods_cmd_usage_error("scan", "--positions must be 'all' or 'word:N', not '%s'",
 					   opt_positions);
 	if (opt_ctx < 0 || opt_stride < 0 || opt_batch <= 0 || opt_max_tokens < 0 ||
 	    opt_top_tokens < 1 || opt_corr_sample < 0)
@@ -620,17 +539,20 @@ int cmd_scan(void)
 	if ((rc = ods_model_open(&s.m, opt_model, &err)) || (rc = ods_tok_open(&s.tok, opt_model, &err)))
 		goto out;
 	s.D = s.m->cfg.d_model;
-	s.ctx = opt_ctx ? opt_ctx : s.m->cfg.n_ctx;
-	if (s.ctx > s.m->cfg.n_ctx) {
-		rc = ods_err_set(&err, ODS_EINVAL, "--ctx %d exceeds the model's %d positions", s.ctx,
+	s.fo.ctx = opt_ctx ? opt_ctx : s.m->cfg.n_ctx;
+	if (s.fo.ctx > s.m->cfg.n_ctx) {
+		rc = ods_err_set(&err, ODS_EINVAL, "--ctx %d exceeds the model's %d positions", s.fo.ctx,
 				 s.m->cfg.n_ctx);
 		goto out;
 	}
-	s.stride = opt_stride ? opt_stride : s.ctx;
-	if (s.stride > s.ctx) {
-		rc = ods_err_set(&err, ODS_EINVAL, "--stride %d exceeds --ctx %d", s.stride, s.ctx);
+	s.fo.stride = opt_stride ? opt_stride : s.fo.ctx;
+	if (s.fo.stride > s.fo.ctx) {
+		rc = ods_err_set(&err, ODS_EINVAL, "--stride %d exceeds --ctx %d", s.fo.stride, s.fo.ctx);
 		goto out;
 	}
+	s.fo.batch = opt_batch;
+	s.fo.max_tokens = opt_max_tokens;
+	s.fo.word_n = word_n;
 	if ((rc = ods_stats_open(&s.stats, s.D, &so, &err)) ||
 	    (rc = ods_corpus_open(&s.corpus, opt_corpus, opt_field, &err)) ||
 	    (rc = ods_db_open(&s.db, opt_db, 0, &err)))
@@ -642,24 +564,22 @@ int cmd_scan(void)
 	}
 	if ((rc = store_begin(&s, &err)))
 		goto out;
-	s.B = opt_batch > s.ctx ? opt_batch : s.ctx;
-	s.fwd = ods_fwd_open(s.m, s.B, s.ctx);
-	s.ids = ods_xmalloc((size_t)s.B * sizeof *s.ids);
-	s.take = ods_xmalloc((size_t)s.B);
-	s.seq_off = ods_xmalloc((size_t)(s.B + 1) * sizeof *s.seq_off);
-	s.hidden = ods_xmalloc((size_t)s.B * s.D * sizeof *s.hidden);
-	s.rows = ods_xmalloc((size_t)s.B * s.D * sizeof *s.rows);
 	s.freq = ods_xcalloc((size_t)s.m->cfg.n_vocab, sizeof *s.freq);
 	s.logits = ods_xmalloc((size_t)LOGIT_ROWS * s.m->cfg.n_vocab * sizeof *s.logits);
 	s.smp_h = ods_xmalloc((size_t)(opt_corr_sample ? opt_corr_sample : 1) * s.D * sizeof *s.smp_h);
 	s.smp_top1 = ods_xmalloc((size_t)(opt_corr_sample ? opt_corr_sample : 1) * sizeof *s.smp_top1);
 	s.rng = 0x9e3779b97f4a7c15ULL;
 
-	if ((rc = scan_corpus(&s, &err)))
+	ods_progress_init(&s.prog, "scan");
+	rc = ods_feed_run(s.m, s.tok, s.corpus, &s.fo, take_rows, &s, s.freq, &s.cnt, &s.prog, &err);
+	if (rc) {
+		if (s.prog.tty)
+			fprintf(stderr, "\n");
 		goto out;
-	if (s.n_inputs == 0) {
+	}
+	if (s.cnt.n_inputs == 0) {
 		rc = ods_err_set(&err, ODS_EINVAL, "%s: empty corpus: no inputs collected (%lld documents)",
-				 opt_corpus, (long long)s.n_docs);
+				 opt_corpus, (long long)s.cnt.n_docs);
 		goto out;
 	}
 	if ((rc = ods_stats_finish(s.stats, &res, &err)))
@@ -669,9 +589,9 @@ int cmd_scan(void)
 	if ((rc = store_results(&s, &res, primary, &lr, rho_act,
 				s.link_counts ? s.link_counts : s.freq, &err)))
 		goto out;
-	ods_progress_end(&s.prog, s.n_tokens);
+	ods_progress_end(&s.prog, s.cnt.n_tokens);
 	printf("run %lld: %lld documents, %lld tokens, %lld inputs, %d dimensions, threshold %.4g (%s)\n",
-	       (long long)s.run_id, (long long)s.n_docs, (long long)s.n_tokens, (long long)res.n, s.D,
+	       (long long)s.run_id, (long long)s.cnt.n_docs, (long long)s.cnt.n_tokens, (long long)res.n, s.D,
 	       res.threshold, res.exact ? "exact" : "sketch");
 	if (!opt_quiet)
 		rc = ods_print_ods(s.db, s.run_id, opt_rule, ODS_FMT_TABLE, 4, &err);
@@ -686,16 +606,10 @@ out:
 	free(s.smp_h);
 	free(s.smp_top1);
 	ods_stats_free(s.stats);
-	ods_fwd_free(s.fwd);
 	ods_corpus_free(s.corpus);
 	ods_db_close(s.db);
 	ods_tok_free(s.tok);
 	ods_model_free(s.m);
-	free(s.ids);
-	free(s.take);
-	free(s.seq_off);
-	free(s.hidden);
-	free(s.rows);
 	free(s.freq);
 	return rc ? ods_cmd_fail(&err) : 0;
 }
