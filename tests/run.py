@@ -31,8 +31,6 @@ def report(status, name, detail=""):
 
 def run_unit(path, pattern):
     name = os.path.basename(path)
-    if pattern and pattern not in name:
-        return
     t0 = time.time()
     p = subprocess.run([path], capture_output=True, text=True, errors="replace")
     lines = p.stdout.splitlines()
@@ -45,13 +43,15 @@ def run_unit(path, pattern):
                 for x in pending if st != "PASS" else []:
                     print("   " + x)
                 pending = []
-                report(st, f"{name}.{ln[len(st) + 1:]}")
+                full = f"{name}.{ln[len(st) + 1:]}"
+                if not pattern or pattern in full:
+                    report(st, full)
                 break
         else:
             pending.append(ln)
     if p.returncode != 0 and not any(ln.startswith("FAIL ") for ln in lines):
         report("FAIL", f"{name}", f"exit {p.returncode}: {p.stderr.strip()[-500:]}")
-    elif seen == 0:
+    elif seen == 0 and (not pattern or pattern in name):
         report("FAIL", f"{name}", "no test ran")
     if os.environ.get("VERBOSE"):
         print(f"   ({time.time() - t0:.1f}s)")

@@ -24,6 +24,7 @@ uint32_t ods_tok_byte_cp(uint8_t b)
 	return b;
 }
 
+/* Inverse of ods_tok_byte_cp: the byte a code point stands for, or -1. */
 int ods_tok_cp_byte(uint32_t cp)
 {
 	if (cp < 256)
@@ -37,6 +38,7 @@ int ods_tok_cp_byte(uint32_t cp)
 	return -1;
 }
 
+/* Byte-level form of raw bytes (1 or 2 bytes out per byte in). */
 size_t ods_tok_to_byte_level(const char *s, size_t n, char *out)
 {
 	const uint8_t *p = (const uint8_t *)s;
@@ -72,6 +74,7 @@ static uint32_t utf8_next(const uint8_t *s, size_t n, size_t *i)
 	return c;
 }
 
+/* Raw bytes of a byte-level piece (contract in tok_int.h). */
 size_t ods_tok_from_byte_level(const char *s, size_t n, char *out)
 {
 	const uint8_t *p = (const uint8_t *)s;
@@ -106,9 +109,14 @@ static inline int heap_less(const struct tok_heap_ent *a, const struct tok_heap_
 	return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
 }
 
-static void heap_push(struct tok_heap_ent *h, size_t *n, struct tok_heap_ent e)
+/* Push e onto tok's heap (grown as needed). */
+static void heap_push(struct ods_tok *tok, size_t *n, struct tok_heap_ent e)
 {
+	struct tok_heap_ent *h;
 	size_t i = (*n)++;
+
+	grow((void **)&tok->heap, &tok->cap_heap, *n, sizeof *tok->heap);
+	h = tok->heap;
 	while (i > 0) {
 		size_t up = (i - 1) / 2;
 		if (!heap_less(&e, &h[up]))
@@ -144,20 +152,16 @@ static struct tok_heap_ent heap_pop(struct tok_heap_ent *h, size_t *n)
 static void merge_symbols(struct ods_tok *tok, int32_t n)
 {
 	struct tok_sym *sym = tok->sym;
-	struct tok_heap_ent *heap;
 	size_t nh = 0;
 
-	/* At most n - 1 initial pairs, and each merge pushes at most 2. */
-	grow((void **)&tok->heap, &tok->cap_heap, 3 * (size_t)n + 4, sizeof *tok->heap);
-	heap = tok->heap;
 	for (int32_t i = 0; i + 1 < n; i++) {
 		const struct tok_merge_slot *m = ods_tok_merges_get(&tok->merges, sym[i].id,
 								    sym[i + 1].id);
 		if (m)
-			heap_push(heap, &nh, (struct tok_heap_ent){ m->rank, i, m->id });
+			heap_push(tok, &nh, (struct tok_heap_ent){ m->rank, i, m->id });
 	}
 	while (nh) {
-		struct tok_heap_ent top = heap_pop(heap, &nh);
+		struct tok_heap_ent top = heap_pop(tok->heap, &nh);
 		struct tok_sym *cur = &sym[top.pos];
 		const struct tok_merge_slot *m;
 		int32_t next;
@@ -176,16 +180,18 @@ static void merge_symbols(struct ods_tok *tok, int32_t n)
 		if (cur->prev >= 0) {
 			m = ods_tok_merges_get(&tok->merges, sym[cur->prev].id, cur->id);
 			if (m)
-				heap_push(heap, &nh, (struct tok_heap_ent){ m->rank, cur->prev, m->id });
+				heap_push(tok, &nh, (struct tok_heap_ent){ m->rank, cur->prev, m->id });
 		}
 		if (cur->next >= 0) {
 			m = ods_tok_merges_get(&tok->merges, cur->id, sym[cur->next].id);
 			if (m)
-				heap_push(heap, &nh, (struct tok_heap_ent){ m->rank, top.pos, m->id });
+				heap_push(tok, &nh, (struct tok_heap_ent){ m->rank, top.pos, m->id });
 		}
 	}
 }
 
+/* BPE of one pre-token, through the word cache; ignore_merges takes a word
+ * that is itself in the vocab whole, as HF does. */
 void ods_tok_bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out)
 {
 	uint64_t h = ods_tok_hash(s, n);

@@ -126,6 +126,7 @@ void ods_tok_free(struct ods_tok *tok)
 	free(tok);
 }
 
+/* Per-id tables for ids [0, n_vocab), all unused (contract in tok_int.h). */
 void ods_tok_alloc_ids(struct ods_tok *tok, int32_t n_vocab)
 {
 	ODS_ASSERT(!tok->piece_off && n_vocab >= 0);
@@ -136,6 +137,7 @@ void ods_tok_alloc_ids(struct ods_tok *tok, int32_t n_vocab)
 	memset(tok->piece_off, 0xff, ((size_t)n_vocab + 1) * sizeof *tok->piece_off);
 }
 
+/* Copy a piece into the arena as id's piece (contract in tok_int.h). */
 void ods_tok_set_piece(struct ods_tok *tok, int32_t id, const char *s, size_t n)
 {
 	ODS_ASSERT(id >= 0 && id < tok->n_vocab);
@@ -186,6 +188,7 @@ static char *onig_to_pcre2(const char *p)
 	return out;
 }
 
+/* Compile a pre-tokenizer regex into a stage (contract in tok_int.h). */
 int ods_tok_stage_regex(struct ods_tok *tok, struct tok_stage *s, const char *pattern,
 			int literal, const char *key, struct ods_err *err)
 {
@@ -251,6 +254,7 @@ static void added_set_build(struct ods_tok *tok, struct tok_added_set *set, int 
 	}
 }
 
+/* Derived tables once vocab, merges and added tokens are in (contract in tok_int.h). */
 int ods_tok_finish(struct ods_tok *tok, struct ods_err *err)
 {
 	size_t total = 0;
@@ -281,7 +285,10 @@ int ods_tok_finish(struct ods_tok *tok, struct ods_err *err)
 	if (need_word) {
 		int ec;
 		PCRE2_SIZE eo;
-		tok->word_re = pcre2_compile((PCRE2_SPTR) "\\w", PCRE2_ZERO_TERMINATED,
+		/* Rust regex's Unicode \\w, which HF uses for single_word */
+		tok->word_re = pcre2_compile((PCRE2_SPTR)
+					     "[\\p{Alphabetic}\\p{M}\\p{Nd}\\p{Pc}\\p{Join_Control}]",
+					     PCRE2_ZERO_TERMINATED,
 					     PCRE2_UTF | PCRE2_UCP | PCRE2_ANCHORED, &ec, &eo, NULL);
 		ODS_ASSERT(tok->word_re);
 		tok->word_md = pcre2_match_data_create_from_pattern(tok->word_re, NULL);
@@ -359,7 +366,7 @@ static size_t cp_before(const char *s, size_t i)
 	return i;
 }
 
-/* Is the code point at s[i] a word character (\w, Unicode)? */
+/* Is the code point at s[i] a word character (Unicode \w as Rust's regex has it)? */
 static int word_at(struct ods_tok *tok, const char *s, size_t n, size_t i)
 {
 	return pcre2_match(tok->word_re, (PCRE2_SPTR)s, n, i, PCRE2_NO_UTF_CHECK, tok->word_md,

@@ -188,7 +188,7 @@ static int load_merges_json(struct jr *r, const cJSON *merges)
 static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 {
 	const cJSON *v, *vocab = get(model, "vocab"), *e;
-	int32_t max = -1;
+	int32_t max = -1, max_added = -1, n_model;
 	int rc, n = 0;
 
 	if (!cJSON_IsObject(model))
@@ -223,23 +223,22 @@ static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 	if (!get(model, "merges"))
 		return ods_err_set(r->err, ODS_EFORMAT, "%s: missing key 'model.merges'", r->path);
 
-	/* added tokens: check them and find the largest id before allocating */
+	/* added tokens: check them before allocating */
 	if (!is_null(added) && !cJSON_IsArray(added))
 		return ods_err_set(r->err, ODS_EFORMAT, "%s: added_tokens must be an array", r->path);
 	cJSON_ArrayForEach(e, added) {
-		int32_t id = as_id(get(e, "id"));
-		if (id < 0)
-			return ods_err_set(r->err, ODS_EFORMAT, "%s: added_tokens[%d].id must be an id",
-					   r->path, n);
+		if (as_id(get(e, "id")) < 0)
+			return ods_err_set(r->err, ODS_EFORMAT,
+					   "%s: added_tokens[%d].id must be an integer id", r->path, n);
 		if (!cJSON_IsString(get(e, "content")))
 			return ods_err_set(r->err, ODS_EFORMAT,
 					   "%s: added_tokens[%d].content must be a string", r->path,
 					   n);
-		if (id > max)
-			max = id;
 		n++;
 	}
-	ods_tok_alloc_ids(r->tok, max + 1);
+	n_model = cJSON_GetArraySize(vocab);
+	/* added tokens get ids up to n_model + n - 1 (see below) */
+	ods_tok_alloc_ids(r->tok, max + 1 > n_model + n ? max + 1 : n_model + n);
 	vocab_fill(r->tok, vocab);
 	if ((rc = load_merges_json(r, get(model, "merges"))))
 		return rc;
@@ -247,17 +246,34 @@ static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 	if (cJSON_IsString(v))
 		r->tok->unk_id = ods_tok_vocab_find(r->tok, v->valuestring, strlen(v->valuestring));
 
+	/* The ids of added tokens are HF's (AddedVocabulary::add_tokens), not the
+	 * "id" keys, which agree in every file HF wrote: a content already known
+	 * keeps its id, a new one gets the next id after the model's vocab and
+	 * the added tokens so far. Empty contents are ignored, as HF does. */
 	r->tok->added = ods_xcalloc((size_t)n + 1, sizeof *r->tok->added);
 	n = 0;
 	cJSON_ArrayForEach(e, added) {
-		struct tok_added *a = &r->tok->added[n];
+		struct tok_added *a = &r->tok->added[r->tok->n_added];
+		const char *content = get(e, "content")->valuestring;
 		char where[64];
+		int32_t id = -1;
 
-		snprintf(where, sizeof where, "added_tokens[%d]", n);
-		a->id = as_id(get(e, "id"));
-		a->content = ods_xstrdup(get(e, "content")->valuestring);
+		snprintf(where, sizeof where, "added_tokens[%d]", n++);
+		if (!content[0])
+			continue;
+		for (int i = 0; i < r->tok->n_added && id < 0; i++)
+			if (strcmp(r->tok->added[i].content, content) == 0)
+				id = r->tok->added[i].id;
+		if (id < 0)
+			id = ods_tok_vocab_find(r->tok, content, strlen(content));
+		if (id < 0)
+			id = max_added < 0 || max_added < n_model ? n_model : max_added + 1;
+		if (id > max_added)
+			max_added = id;
+		a->id = id;
+		a->content = ods_xstrdup(content);
 		a->len = strlen(a->content);
-		r->tok->n_added = ++n;
+		r->tok->n_added++;
 		if ((rc = get_bool(r, e, "special", where, &a->special)))
 			return rc;
 		a->normalized = !a->special;
@@ -269,6 +285,7 @@ static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 		if (r->tok->piece_off[a->id] == UINT32_MAX)
 			ods_tok_set_piece(r->tok, a->id, a->content, a->len);
 	}
+	r->tok->n_vocab = (max > max_added ? max : max_added) + 1;
 	return 0;
 }
 
@@ -483,6 +500,7 @@ static int load_post_processor(struct jr *r, const cJSON *pp, const char *key)
 	return 0;
 }
 
+/* tokenizer.json into a fresh tok (contract in tok_int.h). */
 int ods_tok_load_json(struct ods_tok *tok, const char *path, struct ods_err *err)
 {
 	struct jr r = { tok, err, path };
@@ -545,6 +563,8 @@ static int load_merges_txt(struct jr *r, const char *path)
 	return rc;
 }
 
+/* vocab.json + merges.txt into a fresh tok, GPT-2's pre-tokenizer and no
+ * prefix space; "<|...|>" vocab entries are special tokens (contract in tok_int.h). */
 int ods_tok_load_vm(struct ods_tok *tok, const char *vocab_path, const char *merges_path,
 		    struct ods_err *err)
 {

@@ -30,6 +30,7 @@ static inline size_t pair_hash(uint64_t key, size_t mask)
 	return (size_t)(key >> 20) & mask;
 }
 
+/* Index every id that has a piece (contract in tok_int.h). */
 void ods_tok_vocab_build(struct ods_tok *tok)
 {
 	struct tok_strmap *m = &tok->vocab;
@@ -56,6 +57,7 @@ void ods_tok_vocab_build(struct ods_tok *tok)
 	}
 }
 
+/* Id of a piece, or -1. */
 int32_t ods_tok_vocab_find(const struct ods_tok *tok, const char *s, size_t n)
 {
 	const struct tok_strmap *m = &tok->vocab;
@@ -74,6 +76,7 @@ int32_t ods_tok_vocab_find(const struct ods_tok *tok, const char *s, size_t n)
 	}
 }
 
+/* An empty merge map with room for n merges. */
 void ods_tok_merges_init(struct tok_pairmap *m, size_t n)
 {
 	m->cap = pow2_at_least(2 * n + 16);
@@ -83,6 +86,7 @@ void ods_tok_merges_init(struct tok_pairmap *m, size_t n)
 	m->n = 0;
 }
 
+/* Insert or overwrite one merge. */
 void ods_tok_merges_put(struct tok_pairmap *m, int32_t left, int32_t right, int32_t rank,
 			int32_t id)
 {
@@ -99,6 +103,7 @@ void ods_tok_merges_put(struct tok_pairmap *m, int32_t left, int32_t right, int3
 	m->slot[i].id = id;
 }
 
+/* The merge of (left, right), or NULL. */
 const struct tok_merge_slot *ods_tok_merges_get(const struct tok_pairmap *m, int32_t left,
 						int32_t right)
 {
@@ -118,12 +123,14 @@ const struct tok_merge_slot *ods_tok_merges_get(const struct tok_pairmap *m, int
 	}
 }
 
+/* Free the merge map. */
 void ods_tok_merges_release(struct tok_pairmap *m)
 {
 	free(m->slot);
 	memset(m, 0, sizeof *m);
 }
 
+/* Cached ids of a word, or NULL (contract in tok_int.h). */
 const int32_t *ods_tok_cache_get(const struct tok_cache *c, uint64_t h, const char *key,
 				 size_t len, size_t *n)
 {
@@ -155,6 +162,8 @@ static void cache_clear(struct tok_cache *c)
 	c->n_idv = 0;
 }
 
+/* Remember a word's ids; words over CACHE_MAX_KEY bytes are not kept, and
+ * the cache is emptied when CACHE_MAX_WORDS words are in. */
 void ods_tok_cache_put(struct tok_cache *c, uint64_t h, const char *key, size_t len,
 		       const int32_t *ids, size_t n)
 {
@@ -200,6 +209,7 @@ void ods_tok_cache_put(struct tok_cache *c, uint64_t h, const char *key, size_t 
 	c->n++;
 }
 
+/* Free the cache. */
 void ods_tok_cache_release(struct tok_cache *c)
 {
 	free(c->slot);
