@@ -268,9 +268,10 @@ static char *make_caption(struct ods_db *db, const char *title, const char *runs
 	sqlite3_stmt *st;
 	char *cap = NULL;
 	const char *sql =
-		"SELECT group_concat(DISTINCT " BASENAME("model_path") "), "
-		"group_concat(DISTINCT " BASENAME("corpus_path") "), "
-		"group_concat(DISTINCT rule), group_concat(DISTINCT q_loc), group_concat(DISTINCT q_glob), "
+		"SELECT replace(group_concat(DISTINCT " BASENAME("model_path") "), ',', ', '), "
+		"replace(group_concat(DISTINCT " BASENAME("corpus_path") "), ',', ', '), "
+		"replace(group_concat(DISTINCT rule), ',', ', '), replace(group_concat(DISTINCT q_loc), ',', ', '), "
+		"replace(group_concat(DISTINCT q_glob), ',', ', '), "
 		"count(*) FROM runs WHERE id " RUNS_IN;
 	if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK)
 		return NULL;
