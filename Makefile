@@ -13,7 +13,9 @@ CC      ?= cc
 PKGS    := sqlite3 libcjson libpcre2-8 openblas
 PYTHON  := /usr/bin/python3
 DEB_PKGS := build-essential pkg-config libsqlite3-dev libcjson-dev libpcre2-dev libopenblas-dev \
-	sqlite3 python3-numpy python3-torch
+	sqlite3 python3-numpy python3-torch \
+	python3-pandas python3-matplotlib python3-pil python3-nbformat python3-ipykernel jupyter-nbconvert \
+	chromium texlive-latex-base texlive-latex-recommended
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
 OPT     ?= -O2 -march=native
@@ -120,3 +122,14 @@ format:
 
 clean:
 	rm -rf build build-san build-vg odscope odscope-san
+
+# Execute the notebooks headless on the demo database (made first if missing):
+# HTML in notebooks/out/, PNG figures in notebooks/out/figures/.
+NB_OUT := notebooks/out
+notebooks: $(BIN)
+	@[ -f db/demo.sqlite ] || sh tests/demo.sh
+	@rm -rf $(NB_OUT) && mkdir -p $(NB_OUT)/figures
+	ODSCOPE_DB=$(CURDIR)/db/demo.sqlite ODSCOPE_FIGDIR=$(CURDIR)/$(NB_OUT)/figures \
+		jupyter nbconvert --to html --execute notebooks/*.ipynb --output-dir $(NB_OUT)
+	@for f in $(NB_OUT)/figures/*.png; do [ -s "$$f" ] || { echo "empty figure $$f"; exit 1; }; done
+	@echo "notebooks: $$(ls $(NB_OUT)/*.html | wc -l) executed, $$(ls $(NB_OUT)/figures/*.png | wc -l) figures in $(NB_OUT)/figures"

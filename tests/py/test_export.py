@@ -111,11 +111,16 @@ def make_db(path, tokens=True, ablation=True):
                                                     count=1000 // (t + 1), freq_rank=t + 1))
         for t in range(len(TOKENS) - 1):
             _insert(con, "freq", dict(run_id=rid, token_id=t, count=1000 // (t + 1) + (t == 4)))
-    if not tokens:
+    if not tokens:  # a database from before the token tables
         con.execute("DROP TABLE IF EXISTS tokens")
+    if not ablation:  # ... and from before `odscope ablate`
+        for t in ("ablation_inputs", "ablation_top1", "ablation_results", "ablations"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
     if ablation:
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         for aid, rid in ((1, 1), (2, 2)):
             _insert(con, "ablations", dict(id=aid, run_id=rid, status="complete", options="{}",
+                                           rule="quantile", mean=0, positions="all",
                                            faithful=0, n_inputs=990, started_at="2026-01-01T11:00:00Z",
                                            finished_at="2026-01-01T11:01:00Z"))
             conds = [("full", "", None), ("ablate_ods", "3,6", None), ("only_ods", "3,6", None)]
@@ -124,12 +129,21 @@ def make_db(path, tokens=True, ablation=True):
             conds += [("cumulative_1", "3", None), ("single_6", "6", None)]
             for i, (c, dims, seed) in enumerate(conds):
                 s = 3.0 + i / 4 + rid / 8
+                kind = ("full" if c == "full" else "ods" if c.endswith("_ods") else
+                        c.split("_")[0] if c.split("_")[0] in ("cumulative", "single") else "random")
                 _insert(con, "ablation_results", dict(
-                    ablation_id=aid, condition=c, dims=dims, seed=seed, mean_surprisal=s,
+                    ablation_id=aid, condition=c, kind=kind, only=int(c.startswith("only")),
+                    n_dims=len(dims.split(",")) if dims else 0,
+                    dims=dims, seed=seed, mean_surprisal=s,
                     median_surprisal=s - 0.5, mean_entropy=s + 0.25, median_entropy=s,
                     mean_kl=0.0 if c == "full" else i / 16, median_kl=0.0 if c == "full" else i / 32,
                     accuracy=0.5 - i / 64, n_distinct_top1=20 - i, freq_slope=1.5 - i / 8,
                     freq_spearman=0.875 - i / 32))
+                if "ablation_inputs" in tables:  # per-input values for two conditions
+                    for n in range(20 if c in ("full", "ablate_ods") else 0):
+                        _insert(con, "ablation_inputs", dict(
+                            ablation_id=aid, condition=c, input=n, gold=n % 5, top1=(n * 3) % 5,
+                            surprisal=s + (n % 7) / 4, entropy=s + (n % 5) / 4, kl=0.0 if c == "full" else (n % 4) / 8))
                 for t in range(1, 6):
                     _insert(con, "ablation_top1", dict(ablation_id=aid, condition=c, token_id=t,
                                                        n_top1=(200 // t) if c == "full" else 100 + 10 * t + i))
