@@ -150,6 +150,65 @@ CREATE TABLE IF NOT EXISTS count_values (
     PRIMARY KEY (counts_id, token_id)
 ) WITHOUT ROWID;
 
+-- Ablation experiments (odscope ablate): one row per invocation.
+CREATE TABLE IF NOT EXISTS ablations (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    status      TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+    options     TEXT NOT NULL,      -- JSON: rule, random, seed, mean, dims, positions, per_input
+    rule        TEXT NOT NULL,      -- which OD set was ablated
+    faithful    INTEGER NOT NULL,   -- 1: the model's own logit bias / soft-cap applied; 0: raw W_U h
+    mean        INTEGER NOT NULL,   -- 1: ablated dims replaced by their corpus mean; 0: by zero
+    positions   TEXT NOT NULL,      -- all | word:N
+    n_inputs    INTEGER,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    error       TEXT
+);
+
+-- Observables per condition (DESIGN §4).
+CREATE TABLE IF NOT EXISTS ablation_results (
+    ablation_id      INTEGER NOT NULL REFERENCES ablations(id) ON DELETE CASCADE,
+    condition        TEXT NOT NULL,  -- full, ablate_ods, only_ods, ablate_out, only_out,
+                                     -- ablate_random_R, only_random_R, cumulative_N, single_D,
+                                     -- ablate_dims, only_dims
+    kind             TEXT NOT NULL,  -- full, ods, out, random, cumulative, single, dims
+    only             INTEGER NOT NULL, -- 1: S kept alone; 0: S ablated
+    dims             TEXT NOT NULL,  -- the set S, comma-separated
+    n_dims           INTEGER NOT NULL,
+    seed             INTEGER,        -- random sets: the seed they were drawn with
+    mean_surprisal REAL, median_surprisal REAL,
+    mean_entropy REAL, median_entropy REAL,
+    mean_kl REAL, median_kl REAL,    -- KL(full || condition), nats
+    accuracy         REAL,           -- top-1 = gold
+    n_distinct_top1  INTEGER,
+    freq_slope       REAL,           -- least-squares slope of p_pred on p_corp (shared tokens)
+    freq_spearman    REAL,
+    PRIMARY KEY (ablation_id, condition)
+) WITHOUT ROWID;
+
+-- How many inputs predict each token (top-1) under each condition.
+CREATE TABLE IF NOT EXISTS ablation_top1 (
+    ablation_id INTEGER NOT NULL REFERENCES ablations(id) ON DELETE CASCADE,
+    condition   TEXT NOT NULL,
+    token_id    INTEGER NOT NULL,
+    n_top1      INTEGER NOT NULL,
+    PRIMARY KEY (ablation_id, condition, token_id)
+) WITHOUT ROWID;
+
+-- Per-input values (only with ablate --per-input).
+CREATE TABLE IF NOT EXISTS ablation_inputs (
+    ablation_id INTEGER NOT NULL REFERENCES ablations(id) ON DELETE CASCADE,
+    condition   TEXT NOT NULL,
+    input       INTEGER NOT NULL,    -- 0-based, in corpus order
+    gold        INTEGER NOT NULL,
+    top1        INTEGER NOT NULL,
+    surprisal   REAL NOT NULL,
+    entropy     REAL NOT NULL,
+    kl          REAL NOT NULL,
+    PRIMARY KEY (ablation_id, condition, input)
+) WITHOUT ROWID;
+
 -- Token frequencies of the run's corpus (ids with count > 0).
 CREATE TABLE IF NOT EXISTS freq (
     run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

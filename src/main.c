@@ -34,6 +34,11 @@ const struct ods_cmd ods_commands[] = {
 	 "Tokens a dimension promotes and suppresses through the unembedding, with weights and\n"
 	 "frequencies (stored for ODs, computed from the model for any other dimension).",
 	 opts_tokens},
+	{"ablate", cmd_ablate, "[--run ID] [--random R] [--mean] [--dims 12,345] [--faithful]",
+	 "The frequent-token test: zero (or mean-replace) the run's ODs, random control sets,\n"
+	 "unembedding ODs, cumulative and single ODs; store surprisal, entropy, KL, accuracy and\n"
+	 "the prediction-frequency slope per condition.",
+	 opts_ablate},
 	{"freq", cmd_freq, "--model DIR (--corpus F | --counts FILE) [--db DB]",
 	 "Store token counts of a corpus (tokenizer only, no forward pass) or import a\n"
 	 "token_id<TAB>count file; 'scan --freq ID' links a run to them.",

@@ -52,9 +52,10 @@ int cmd_export(void);
 int cmd_report(void);
 int cmd_tokens(void);
 int cmd_freq(void);
+int cmd_ablate(void);
 
 extern const struct ods_opt opts_info[], opts_tokenize[], opts_forward[], opts_scan[], opts_ods[],
-	opts_runs[], opts_tokens[], opts_freq[];
+	opts_runs[], opts_tokens[], opts_freq[], opts_ablate[];
 extern const struct ods_opt opts_export[], opts_report[];
 
 /* Print the OD table of a run (shared by scan and ods). */

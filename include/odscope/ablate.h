@@ -1,0 +1,62 @@
+/* ablate.h - the frequent-token test (DESIGN §4): what happens to the
+ * model's predictions when a set S of final-hidden-state dimensions is
+ * zeroed (or replaced by its corpus mean), or kept alone.
+ *
+ * Cost: per batch of inputs, one product Z = H W_U^T per block of the
+ * vocabulary (W_U streamed through ods_model_unemb_rows); every condition is
+ * a rank-|S| correction of that block, z_S = z - W_U[:,S] (h_S - b_S), or
+ * for "only S" z_S = W_U b + W_U[:,S] (h_S - b_S) with b = 0 or the mean.
+ * Log-sum-exp, entropy, KL(full || condition), top-1 and the gold logit are
+ * accumulated online over the blocks: no [N, V] matrix is ever held.
+ *
+ * Ownership: ods_ablate_open returns a heap handle freed with ods_ablate_free;
+ * it copies the conditions. Per-input arrays are borrowed from the handle.
+ */
+#ifndef ODS_ABLATE_H
+#define ODS_ABLATE_H
+
+#include <stdint.h>
+
+#include "odscope/err.h"
+#include "odscope/model.h"
+
+struct ods_cond {
+	char name[48];   /* "full", "ablate_ods", "only_random_3", "single_17", ... */
+	char kind[16];   /* full, ods, out, random, cumulative, single, dims */
+	int only;        /* 0: ablate S; 1: keep S alone */
+	int n_dims;
+	int *dims;       /* [n_dims] */
+	uint64_t seed;   /* random sets: the seed they were drawn with, else 0 */
+};
+
+struct ods_cond_result {
+	double mean_surprisal, median_surprisal;
+	double mean_entropy, median_entropy;
+	double mean_kl, median_kl;
+	double accuracy;        /* share of inputs whose top-1 is the gold token */
+	int n_distinct_top1;
+	double freq_slope;      /* least-squares slope of p_pred on p_corp (shared tokens) */
+	double freq_spearman;   /* Spearman rho of p_pred and p_corp (shared tokens) */
+	int64_t *n_top1;        /* [V] inputs whose top-1 is t (owned by the handle) */
+};
+
+struct ods_ablate;
+
+/* base[D]: the replacement values b (NULL: zeros). softcap > 0 applies
+ * c tanh(z / c) to every logit (the model's own final soft-cap, --faithful);
+ * bias[V] (may be NULL) is added to every logit likewise. */
+int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const struct ods_cond *conds,
+		    int n_cond, const float *base, float softcap, const float *bias,
+		    struct ods_err *err);
+/* Inputs h[n, D] with gold next tokens gold[n] (all >= 0). */
+void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, int n);
+int64_t ods_ablate_count(const struct ods_ablate *a);
+/* Aggregates of every condition into res[n_cond]; corpus[V] counts give p_corp. */
+void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_cond_result *res);
+/* Per-input values of condition c (arrays of ods_ablate_count entries). */
+void ods_ablate_inputs(const struct ods_ablate *a, int c, const float **surprisal,
+		       const float **entropy, const float **kl, const int32_t **top1,
+		       const int32_t **gold);
+void ods_ablate_free(struct ods_ablate *a);
+
+#endif
