@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "odscope/err.h"
+#include "odscope/link.h"
 #include "odscope/model.h"
 #include "odscope/tok.h"
 
@@ -47,6 +48,16 @@ int ods_db_check_run(struct ods_db *db, int64_t run_id, struct ods_err *err);
 
 /* 16 hex digits + NUL. */
 void ods_hex64(char buf[17], uint64_t h);
+/* Bind a real, NaN as NULL. */
+void ods_db_bind_real(sqlite3_stmt *st, int k, double v);
+/* A token's display text: decoded bytes, control characters escaped (buf, returned). */
+const char *ods_token_text(struct ods_tok *tok, int32_t id, char *buf, size_t cap);
+/* The promoted and suppressed lists (k each) of one dimension into `table`
+ * (tokens, or a temp table of the same shape). frank[V]: frequency ranks. */
+int ods_db_store_token_lists(struct ods_db *db, const char *table, int64_t run, int dim,
+			     const struct ods_tok_entry *promoted, const struct ods_tok_entry *suppressed,
+			     int k, struct ods_tok *tok, const int64_t *counts, const int32_t *frank,
+			     struct ods_err *err);
 
 /* The models row (and, the first time, the vocab rows) of a model; tok may be NULL. */
 int ods_db_store_model(struct ods_db *db, const struct ods_model *m, struct ods_tok *tok,

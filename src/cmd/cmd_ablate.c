@@ -296,14 +296,6 @@ static char *options_json(const char *rule)
 	return s;
 }
 
-static void bind_real(sqlite3_stmt *st, int k, double v)
-{
-	if (isnan(v))
-		sqlite3_bind_null(st, k);
-	else
-		sqlite3_bind_double(st, k, v);
-}
-
 static int store(struct ods_db *db, int64_t id, const struct conds *cs, struct ods_ablate *a,
 		 const struct ods_cond_result *res, int V, struct ods_err *err)
 {
@@ -335,16 +327,16 @@ static int store(struct ods_db *db, int64_t id, const struct conds *cs, struct o
 			sqlite3_bind_int64(st, k++, (int64_t)cd->seed);
 		else
 			sqlite3_bind_null(st, k++);
-		bind_real(st, k++, r->mean_surprisal);
-		bind_real(st, k++, r->median_surprisal);
-		bind_real(st, k++, r->mean_entropy);
-		bind_real(st, k++, r->median_entropy);
-		bind_real(st, k++, r->mean_kl);
-		bind_real(st, k++, r->median_kl);
-		bind_real(st, k++, r->accuracy);
+		ods_db_bind_real(st, k++, r->mean_surprisal);
+		ods_db_bind_real(st, k++, r->median_surprisal);
+		ods_db_bind_real(st, k++, r->mean_entropy);
+		ods_db_bind_real(st, k++, r->median_entropy);
+		ods_db_bind_real(st, k++, r->mean_kl);
+		ods_db_bind_real(st, k++, r->median_kl);
+		ods_db_bind_real(st, k++, r->accuracy);
 		sqlite3_bind_int(st, k++, r->n_distinct_top1);
-		bind_real(st, k++, r->freq_slope);
-		bind_real(st, k++, r->freq_spearman);
+		ods_db_bind_real(st, k++, r->freq_slope);
+		ods_db_bind_real(st, k++, r->freq_spearman);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = ods_db_error(db, "cannot store ablation results", err);
 			goto out;

@@ -108,14 +108,6 @@ static double *rho_act_predfreq(const struct scan *s, const int64_t *counts)
 	return rho;
 }
 
-static void bind_real(sqlite3_stmt *st, int k, double v)
-{
-	if (isnan(v))
-		sqlite3_bind_null(st, k);
-	else
-		sqlite3_bind_double(st, k, v);
-}
-
 /* tokens, dim_corr and unemb_ods rows of the links. */
 static int store_links(struct scan *s, const struct ods_stats_result *r,
 		       const struct ods_link_result *lr, const double *rho_act, const int64_t *counts,
@@ -124,44 +116,23 @@ static int store_links(struct scan *s, const struct ods_stats_result *r,
 	sqlite3_stmt *st = NULL;
 	int V = s->m->cfg.n_vocab, rc = 0;
 	int32_t *frank = ods_xmalloc((size_t)V * sizeof *frank);
-	char bytes[1024], esc[4200];
 
 	ods_freq_ranks(counts, V, frank);
-	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?,?,?)", err)))
+	for (int l = 0; l < lr->n_link && !rc; l++)
+		rc = ods_db_store_token_lists(s->db, "tokens", s->run_id, r->ods[l],
+					      lr->promoted + (size_t)l * lr->top_k,
+					      lr->suppressed + (size_t)l * lr->top_k, lr->top_k, s->tok, counts,
+					      frank, err);
+	if (rc)
 		goto out;
-	for (int l = 0; l < lr->n_link; l++) {
-		for (int kind = 0; kind < 2; kind++) {
-			const struct ods_tok_entry *e = (kind ? lr->suppressed : lr->promoted) + (size_t)l * lr->top_k;
-			for (int k = 0; k < lr->top_k; k++) {
-				int t = e[k].token_id, n = ods_tok_bytes(s->tok, t, bytes, sizeof bytes);
-				sqlite3_reset(st);
-				sqlite3_bind_int64(st, 1, s->run_id);
-				sqlite3_bind_int(st, 2, r->ods[l]);
-				sqlite3_bind_text(st, 3, kind ? "suppressed" : "promoted", -1, SQLITE_STATIC);
-				sqlite3_bind_int(st, 4, k + 1);
-				sqlite3_bind_int(st, 5, t);
-				sqlite3_bind_text(st, 6, n < 0 ? "" : ods_escape(bytes, (size_t)n, esc, sizeof esc), -1,
-						  SQLITE_TRANSIENT);
-				sqlite3_bind_double(st, 7, e[k].weight);
-				sqlite3_bind_double(st, 8, e[k].contribution);
-				sqlite3_bind_int64(st, 9, counts[t]);
-				sqlite3_bind_int(st, 10, frank[t]);
-				if (sqlite3_step(st) != SQLITE_DONE) {
-					rc = ods_db_error(s->db, "cannot store token tables", err);
-					goto out;
-				}
-			}
-		}
-	}
-	sqlite3_finalize(st);
 	if ((rc = ods_db_prepare(s->db, &st, "INSERT INTO dim_corr VALUES (?,?,?,?)", err)))
 		goto out;
 	for (int d = 0; d < s->D; d++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, s->run_id);
 		sqlite3_bind_int(st, 2, d);
-		bind_real(st, 3, lr->rho_unemb_freq[d]);
-		bind_real(st, 4, rho_act[d]);
+		ods_db_bind_real(st, 3, lr->rho_unemb_freq[d]);
+		ods_db_bind_real(st, 4, rho_act[d]);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = ods_db_error(s->db, "cannot store correlations", err);
 			goto out;
@@ -434,7 +405,7 @@ static int store_results(struct scan *s, const struct ods_stats_result *r, unsig
 	sqlite3_bind_int(st, 10, n_primary);
 	if (opt_freq)
 		sqlite3_bind_int64(st, 11, opt_freq);
-	bind_real(st, 12, lr->rho_norm_freq);
+	ods_db_bind_real(st, 12, lr->rho_norm_freq);
 	sqlite3_bind_int(st, 13, n_unemb);
 	sqlite3_bind_int(st, 14, n_overlap);
 	sqlite3_bind_int64(st, 15, s->n_smp < opt_corr_sample ? s->n_smp : opt_corr_sample);

@@ -88,8 +88,6 @@ static int compute(struct ods_db *db, int64_t run, int d, const struct dim_info 
 	struct ods_link_dim ld = {d, x->sign, x->mag};
 	int64_t *counts = NULL;
 	int32_t *frank = NULL;
-	sqlite3_stmt *st = NULL;
-	char bytes[1024], esc[4200];
 	int rc, V;
 
 	ods_ops_init(0);
@@ -111,32 +109,9 @@ static int compute(struct ods_db *db, int64_t run, int d, const struct dim_info 
 	lo.mem_bytes = (size_t)1 << 30;
 	if ((rc = ods_link_unemb(m, counts, &ld, 1, &lo, &lr, err)))
 		goto out;
-	if ((rc = ods_db_prepare(db, &st, "INSERT INTO temp.tokens_q VALUES (?,?,?,?,?,?,?,?,?,?)", err)))
-		goto out;
-	for (int kind = 0; kind < 2; kind++) {
-		const struct ods_tok_entry *e = kind ? lr.suppressed : lr.promoted;
-		for (int k = 0; k < lr.top_k; k++) {
-			int t = e[k].token_id, n = ods_tok_bytes(tok, t, bytes, sizeof bytes);
-			sqlite3_reset(st);
-			sqlite3_bind_int64(st, 1, run);
-			sqlite3_bind_int(st, 2, d);
-			sqlite3_bind_text(st, 3, kind ? "suppressed" : "promoted", -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 4, k + 1);
-			sqlite3_bind_int(st, 5, t);
-			sqlite3_bind_text(st, 6, n < 0 ? "" : ods_escape(bytes, (size_t)n, esc, sizeof esc), -1,
-					  SQLITE_TRANSIENT);
-			sqlite3_bind_double(st, 7, e[k].weight);
-			sqlite3_bind_double(st, 8, e[k].contribution);
-			sqlite3_bind_int64(st, 9, counts[t]);
-			sqlite3_bind_int(st, 10, frank[t]);
-			if (sqlite3_step(st) != SQLITE_DONE) {
-				rc = ods_db_error(db, "cannot hold the token table", err);
-				goto out;
-			}
-		}
-	}
+	rc = ods_db_store_token_lists(db, "temp.tokens_q", run, d, lr.promoted, lr.suppressed, lr.top_k,
+				      tok, counts, frank, err);
 out:
-	sqlite3_finalize(st);
 	ods_link_result_release(&lr);
 	ods_model_free(m);
 	ods_tok_free(tok);

@@ -4,6 +4,7 @@
 #include "odscope/util.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,11 +13,69 @@ void ods_hex64(char buf[17], uint64_t h)
 	snprintf(buf, 17, "%016" PRIx64, h);
 }
 
+void ods_db_bind_real(sqlite3_stmt *st, int k, double v)
+{
+	if (isnan(v))
+		sqlite3_bind_null(st, k);
+	else
+		sqlite3_bind_double(st, k, v);
+}
+
+const char *ods_token_text(struct ods_tok *tok, int32_t id, char *buf, size_t cap)
+{
+	char bytes[1024];
+	int n = ods_tok_bytes(tok, id, bytes, sizeof bytes);
+	if (n < 0) {
+		buf[0] = 0;
+		return buf;
+	}
+	if ((size_t)n > sizeof bytes) /* longer tokens are cut for display */
+		n = sizeof bytes;
+	return ods_escape(bytes, (size_t)n, buf, cap);
+}
+
+int ods_db_store_token_lists(struct ods_db *db, const char *table, int64_t run, int dim,
+			     const struct ods_tok_entry *promoted, const struct ods_tok_entry *suppressed,
+			     int k, struct ods_tok *tok, const int64_t *counts, const int32_t *frank,
+			     struct ods_err *err)
+{
+	sqlite3_stmt *st;
+	char sql[128], esc[4200];
+	int rc;
+
+	snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (?,?,?,?,?,?,?,?,?,?)", table);
+	if ((rc = ods_db_prepare(db, &st, sql, err)))
+		return rc;
+	for (int kind = 0; kind < 2; kind++) {
+		const struct ods_tok_entry *e = kind ? suppressed : promoted;
+		for (int r = 0; r < k; r++) {
+			int t = e[r].token_id;
+			sqlite3_reset(st);
+			sqlite3_bind_int64(st, 1, run);
+			sqlite3_bind_int(st, 2, dim);
+			sqlite3_bind_text(st, 3, kind ? "suppressed" : "promoted", -1, SQLITE_STATIC);
+			sqlite3_bind_int(st, 4, r + 1);
+			sqlite3_bind_int(st, 5, t);
+			sqlite3_bind_text(st, 6, ods_token_text(tok, t, esc, sizeof esc), -1, SQLITE_TRANSIENT);
+			sqlite3_bind_double(st, 7, e[r].weight);
+			sqlite3_bind_double(st, 8, e[r].contribution);
+			sqlite3_bind_int64(st, 9, counts[t]);
+			sqlite3_bind_int(st, 10, frank[t]);
+			if (sqlite3_step(st) != SQLITE_DONE) {
+				rc = ods_db_error(db, "cannot store token tables", err);
+				break;
+			}
+		}
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int ods_db_store_model(struct ods_db *db, const struct ods_model *m, struct ods_tok *tok,
 		       const char *path, struct ods_err *err)
 {
 	const struct ods_config *c = &m->cfg;
-	char mh[17], bytes[1024], esc[4200];
+	char mh[17], esc[4200];
 	sqlite3_stmt *st = NULL;
 	int rc, fresh;
 
@@ -52,14 +111,13 @@ int ods_db_store_model(struct ods_db *db, const struct ods_model *m, struct ods_
 		return rc;
 	for (int id = 0; id < ods_tok_n_vocab(tok); id++) {
 		const char *piece = ods_tok_piece(tok, id);
-		int n = ods_tok_bytes(tok, id, bytes, sizeof bytes);
-		if (!piece || n < 0)
+		if (!piece)
 			continue;
 		sqlite3_reset(st);
 		sqlite3_bind_text(st, 1, mh, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_int(st, 2, id);
 		sqlite3_bind_text(st, 3, piece, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 4, ods_escape(bytes, (size_t)n, esc, sizeof esc), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 4, ods_token_text(tok, id, esc, sizeof esc), -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = ods_db_error(db, "cannot store the vocabulary", err);
 			goto out;
