@@ -6,7 +6,8 @@
 #     outlier dimensions (dim 17 at +8, dim 142 at -6) and whose unembedding
 #     columns for them promote the corpus's frequent tokens — synthetic,
 #     for showing the pipeline, not a finding about any real model,
-#  3. odscope scan, then odscope ods and runs on db/demo.sqlite.
+#  3. odscope scan (ODs, their tokens), odscope tokens for the top OD, and
+#     odscope ablate with Macocco's word:5 protocol, on db/demo.sqlite.
 set -e
 PY=/usr/bin/python3
 D=corpora/demo
@@ -22,4 +23,6 @@ fi
 rm -f db/demo.sqlite
 ./odscope info --model $D/model
 ./odscope scan --model $D/model --corpus $D/corpus.txt --db db/demo.sqlite
+./odscope tokens --db db/demo.sqlite --dim 17 --top 5
+./odscope ablate --db db/demo.sqlite --random 5 --positions word:5
 ./odscope runs --db db/demo.sqlite
