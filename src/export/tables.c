@@ -47,7 +47,8 @@ static const struct xcol cols_runs[] = {
 	{"run", ODS_XK_INT, NULL}, {"q_loc", ODS_XK_REAL, "$q_\\mathrm{loc}$"},
 	{"q_glob", ODS_XK_REAL, "$q_\\mathrm{glob}$"}, {"threshold", ODS_XK_REAL, "threshold"},
 	{"n_ods", ODS_XK_INT, "$|\\mathrm{ODs}|$"}, {"kurtosis", ODS_XK_REAL, "Kurt."},
-	{"mmr", ODS_XK_REAL, "MMR"}, {"rel_err", ODS_XK_REAL, NULL}, {0},
+	{"mmr", ODS_XK_REAL, "MMR"}, {"rel_err", ODS_XK_REAL, NULL},
+	{"rho_norm_freq", ODS_XK_REAL, "$\\rho(\\|W_U\\|, f)$"}, {0},
 };
 static const struct xcol cols_ods[] = {
 	{"run", ODS_XK_INT, NULL}, {"dim", ODS_XK_INT, "dim"}, {"sign", ODS_XK_INT, "sign"},
@@ -60,7 +61,7 @@ static const struct xcol cols_tokens[] = {
 	{"count", ODS_XK_INT, "count"}, {0},
 };
 static const struct xcol cols_ablation[] = {
-	{"run", ODS_XK_INT, NULL}, {"dims", ODS_XK_TEXT, NULL},
+	{"run", ODS_XK_INT, NULL}, {"dims", ODS_XK_TEXT, NULL}, {"kind", ODS_XK_TEXT, NULL},
 	{"mean_surprisal", ODS_XK_REAL, "surprisal"}, {"mean_entropy", ODS_XK_REAL, "entropy"},
 	{"mean_kl", ODS_XK_REAL, "KL"}, {"accuracy", ODS_XK_REAL, "acc."},
 	{"n_distinct_top1", ODS_XK_INT, "distinct top-1"}, {"freq_slope", ODS_XK_REAL, "freq.\\ slope"},
@@ -87,7 +88,8 @@ static const struct xspec specs[] = {
 	{"runs", "Runs", "runs,models", NULL, 1, NULL, 0,
 	 "SELECT r.id AS run, " BASENAME("r.model_path") " AS model, m.model_type AS arch, "
 	 BASENAME("r.corpus_path") " AS corpus, r.n_docs, r.n_tokens, r.n_inputs, r.rule, r.q_loc, "
-	 "r.q_glob, r.threshold, r.n_ods, r.kurtosis, r.mmr, r.exact, r.rel_err, r.tool_version, "
+	 "r.q_glob, r.threshold, r.n_ods, r.kurtosis, r.mmr, r.exact, r.rel_err, r.rho_norm_freq, "
+	 "r.n_unemb_ods, r.n_overlap, r.tool_version, "
 	 "r.started_at, r.finished_at, r.model_path, r.corpus_path "
 	 "FROM runs r JOIN models m ON m.hash = r.model_hash WHERE r.id " RUNS_IN "%s ORDER BY r.id",
 	 cols_runs},
@@ -105,7 +107,8 @@ static const struct xspec specs[] = {
 	 cols_tokens},
 	{"ablation", "Ablation of the outlier dimensions", "ablations,ablation_results",
 	 "run 'odscope ablate' with a newer odscope", 0, NULL, 0,
-	 "SELECT a.run_id AS run, a.id AS ablation, x.condition, x.dims, x.seed, x.mean_surprisal, "
+	 "SELECT a.run_id AS run, a.id AS ablation, x.condition, x.kind, x.only, x.n_dims, x.dims, "
+	 "x.seed, x.mean_surprisal, "
 	 "x.median_surprisal, x.mean_entropy, x.median_entropy, x.mean_kl, x.median_kl, x.accuracy, "
 	 "x.n_distinct_top1, x.freq_slope, x.freq_spearman "
 	 "FROM ablation_results x JOIN ablations a ON a.id = x.ablation_id "
