@@ -105,7 +105,7 @@ int ods_corpus_next(struct ods_corpus *c, const char **text, size_t *len, struct
 				return rc;
 			c->pos = 0;
 			c->line = 0;
-			if (c->per_file && c->map.len == 0)
+			if (c->map.len == 0)
 				continue;
 		}
 		s = (const char *)c->map.data + c->pos;

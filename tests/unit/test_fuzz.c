@@ -1,0 +1,181 @@
+/* test_fuzz.c - deterministic mutation fuzzing of the file parsers that are
+ * not the tokenizer's (those replay tests/fuzz/tok): safetensors headers,
+ * config.json, counts files and corpus lines. Every mutated input must load
+ * or fail with a one-line message naming the file; never crash (run it under
+ * `make asan` for memory errors). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "odscope/corpus.h"
+#include "odscope/link.h"
+#include "odscope/model.h"
+#include "odscope/st.h"
+#include "t.h"
+
+static uint64_t rng = 12345;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng % (n ? n : 1));
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fwrite(data, 1, n, f);
+		fclose(f);
+	}
+}
+
+/* Mutate buf[n] (focusing on the first `hot` bytes) into out; returns the new length. */
+static size_t mutate(const uint8_t *buf, size_t n, size_t hot, uint8_t *out)
+{
+	static const char tokens[] = "{}[]\":,0123456789-eE.\\ \x00\xff";
+	size_t m = n;
+	memcpy(out, buf, n);
+	switch (rnd(4)) {
+	case 0: /* flip bytes */
+		for (int k = 1 + (int)rnd(4); k > 0; k--)
+			out[rnd((uint32_t)hot)] ^= (uint8_t)(1u << rnd(8));
+		break;
+	case 1: /* JSON-ish characters */
+		for (int k = 1 + (int)rnd(3); k > 0; k--)
+			out[rnd((uint32_t)hot)] = (uint8_t)tokens[rnd(sizeof tokens - 1)];
+		break;
+	case 2: /* truncate */
+		m = rnd((uint32_t)n);
+		break;
+	default: /* digits into numbers: large offsets and sizes */
+		for (int k = 0; k < 3; k++) {
+			size_t at = rnd((uint32_t)hot);
+			if (out[at] >= '0' && out[at] <= '9')
+				out[at] = (uint8_t)('0' + rnd(10));
+		}
+	}
+	return m;
+}
+
+static int one_line(const struct ods_err *err, const char *name)
+{
+	return err->msg[0] && !strchr(err->msg, '\n') && strstr(err->msg, name);
+}
+
+static void test_fuzz_safetensors(void)
+{
+	const char *good = "tests/tmp/fuzz_good.safetensors", *bad = "tests/tmp/fuzz.safetensors";
+	const char *names[] = {"a.weight", "b.bias", "c"};
+	int nd[] = {2, 1, 2};
+	int64_t shapes[3][ODS_ST_MAX_DIMS] = {{4, 3}, {5}, {2, 2}};
+	float a[12] = {0}, b[5] = {0}, c[4] = {0};
+	const float *data[] = {a, b, c};
+	struct ods_err err = {0};
+	uint8_t *buf, *mut;
+	size_t n, hot;
+	FILE *f;
+	int ok = 0, failed = 0;
+
+	mkdir("tests/tmp", 0755);
+	T_CHECK(ods_st_write_f32(good, 3, names, nd, (const int64_t(*)[ODS_ST_MAX_DIMS])shapes, data,
+				 &err) == 0, "%s", err.msg);
+	f = fopen(good, "rb");
+	if (!f) {
+		T_SKIP("cannot read %s", good);
+		return;
+	}
+	buf = malloc(1 << 16);
+	mut = malloc(1 << 16);
+	n = fread(buf, 1, 1 << 16, f);
+	fclose(f);
+	hot = 8 + (size_t)buf[0] + ((size_t)buf[1] << 8); /* the header */
+	for (int i = 0; i < 3000; i++) {
+		struct ods_st st = {0};
+		size_t m = mutate(buf, n, hot < n ? hot : n, mut);
+		write_file(bad, mut, m);
+		if (ods_st_add_file(&st, bad, &err) == 0) {
+			ok++;
+			for (int k = 0; k < st.n_tensors; k++)
+				T_CHECK(st.tensors[k].data + st.tensors[k].nbytes <= st.maps[0].data + st.maps[0].len,
+					"tensor inside the file");
+		} else {
+			failed++;
+			T_CHECK(one_line(&err, "fuzz.safetensors"), "message: %s", err.msg);
+		}
+		ods_st_release(&st);
+	}
+	T_CHECK(ok > 0 && failed > 0, "ok %d failed %d", ok, failed);
+	free(buf);
+	free(mut);
+}
+
+static void test_fuzz_config(void)
+{
+	const char *cfg = "{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+			  "\"n_positions\": 128, \"vocab_size\": 300, \"layer_norm_epsilon\": 1e-05, "
+			  "\"activation_function\": \"gelu_new\", \"tie_word_embeddings\": true}";
+	uint8_t mut[1024];
+	struct ods_err err = {0};
+	int failed = 0;
+
+	mkdir("tests/tmp/fuzz_cfg", 0755);
+	for (int i = 0; i < 3000; i++) {
+		struct ods_config c;
+		size_t m = mutate((const uint8_t *)cfg, strlen(cfg), strlen(cfg), mut);
+		write_file("tests/tmp/fuzz_cfg/config.json", mut, m);
+		if (ods_config_load(&c, "tests/tmp/fuzz_cfg", &err)) {
+			failed++;
+			T_CHECK(one_line(&err, "config.json"), "message: %s", err.msg);
+		} else {
+			T_CHECK(c.n_layer >= 1 && c.d_model >= 1 && c.n_head >= 1 && c.d_model % c.n_head == 0,
+				"a loaded config is valid");
+		}
+	}
+	T_CHECK(failed > 0, "some mutations fail");
+}
+
+static void test_fuzz_counts_and_corpus(void)
+{
+	const char *counts = "# id\tcount\n0\t12\n5\t3\n7\t0\n";
+	const char *corpus = "{\"text\": \"hello world\"}\n{\"text\": \"caf\\u00e9 ok\"}\n";
+	uint8_t mut[256];
+	int64_t c[10];
+	uint64_t h;
+	struct ods_err err = {0};
+
+	for (int i = 0; i < 2000; i++) {
+		size_t m = mutate((const uint8_t *)counts, strlen(counts), strlen(counts), mut);
+		write_file("tests/tmp/fuzz_counts.tsv", mut, m);
+		if (ods_counts_read("tests/tmp/fuzz_counts.tsv", 10, c, &h, &err))
+			T_CHECK(one_line(&err, "fuzz_counts.tsv:"), "message: %s", err.msg);
+	}
+	for (int i = 0; i < 2000; i++) {
+		struct ods_corpus *cp;
+		const char *text;
+		size_t len;
+		int rc;
+		size_t m = mutate((const uint8_t *)corpus, strlen(corpus), strlen(corpus), mut);
+		write_file("tests/tmp/fuzz_corpus.jsonl", mut, m);
+		if (ods_corpus_open(&cp, "tests/tmp/fuzz_corpus.jsonl", NULL, &err)) {
+			T_CHECK(one_line(&err, "fuzz_corpus.jsonl"), "message: %s", err.msg);
+			continue;
+		}
+		while ((rc = ods_corpus_next(cp, &text, &len, &err)) == 1)
+			T_CHECK(ods_utf8_valid_prefix(text, len) == len, "documents are valid UTF-8");
+		if (rc < 0)
+			T_CHECK(one_line(&err, "fuzz_corpus.jsonl:"), "message: %s", err.msg);
+		ods_corpus_free(cp);
+	}
+}
+
+int main(void)
+{
+	T_RUN(test_fuzz_safetensors);
+	T_RUN(test_fuzz_config);
+	T_RUN(test_fuzz_counts_and_corpus);
+	return T_END();
+}
