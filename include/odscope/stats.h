@@ -63,7 +63,7 @@ struct ods_stats_result {
 	double threshold;         /* quantile_{q_glob}(|X|) over all N*D entries */
 	int exact;                /* 1: exact quantiles; 0: sketch */
 	double rel_err;           /* 0 when exact, else ODS_SKETCH_ALPHA */
-	double kurtosis;          /* mean_j s_j^4 / (mean_j s_j^2)^2, s_j = RMS of dim j */
+	double kurtosis;          /* mean_j s_j^4 / (mean_j s_j^2)^2, s_j = RMS of dim j (0 if all 0) */
 	double mmr;               /* mean_n max_j|x| / median_j|x| (rows with median 0 left out) */
 	struct ods_dim_stats *dims; /* [n_dim] */
 	int n_ods;                /* dims flagged by at least one rule */

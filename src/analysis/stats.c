@@ -9,7 +9,8 @@
  *  - per row, max_j|x| / median_j|x| for the MMR (exact median by a radix select over the float
  *    bit patterns: a 2048-bin histogram of the top bits, then a quickselect inside one bin).
  *  - exact mode: the values themselves, column-major per dimension, in chunks of CH rows
- *    (chunk[c][d*CH + r] = X[c*CH + r, d]) so that growing never copies what is held.
+ *    (chunk[c][d*(CH+16) + r] = X[c*CH + r, d]; the 16 floats of padding keep a tile's columns
+ *    off one cache set) so that growing never copies what is held.
  *    When N*D*4 would pass opts.mem_bytes the accumulator switches, once, to the sketch: every
  *    held value is fed into it and the chunks are freed.
  *  - sketch mode: per dimension one histogram over "keys", a monotone map of the value:
@@ -17,11 +18,16 @@
  *    i = ceil(log_gamma |x|) is the DDSketch bucket (gamma = (1+a)/(1-a), a = ODS_SKETCH_ALPHA),
  *    |x| clamped to [1e-9, 1e9]. Bucket i holds (gamma^(i-1), gamma^i] and is represented by
  *    2 gamma^i / (gamma+1), within relative a of every value in it. The bucket is found without a
- *    logarithm: the top 16 bits of |x| name a cell narrower than one bucket, a table gives the
- *    bucket of the cell's smallest value and one comparison with the bucket's upper edge (kept as
- *    a float) finishes. Each dimension stores only the key range it has seen (grown on demand).
- *    Counts are uint32, folded into uint64 counts every 2^32-1 rows so none can overflow.
- * Work is split over OpenMP threads: rows for the MMR, tiles of TW dimensions for the rest.
+ *    logarithm: the top 16 bits of |x| name a cell narrower than one bucket; a table gives the
+ *    bucket of the cell's smallest value and the low 16 bits of the one bucket edge inside the
+ *    cell, if any (edges are gamma^i rounded to float, so the index is ceil(log_gamma |x|) except
+ *    within float rounding of an edge). Each dimension stores only the key range it has seen
+ *    (grown geometrically). Counts are uint32, folded into uint64 counts every 2^32-1 rows so
+ *    none can overflow. Rows are first staged column-major (one chunk of ~32 MB) and counted a
+ *    whole staging at a time, dimension by dimension, so that each dimension's counts are
+ *    fetched once per staging rather than once per batch.
+ * Work is split over OpenMP threads: rows for the MMR, tiles of TW dimensions for the sums and
+ * the transposed store, dimensions for counting.
  *
  * Finish: global threshold, then every dimension in parallel, then the rules.
  *  - exact: the global threshold quantile_{q_glob}(|X|) by a two-pass radix select over all
@@ -39,16 +45,18 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "analysis/stats_int.h"
 
 const double ods_stats_quants[ODS_N_QUANTS] = {0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99};
 
 #define TW 16          /* dimensions per tile in ods_stats_add (one cache line of floats) */
-#define RB 256         /* rows per key block inside a tile (sketch mode) */
+#define RB 256         /* values per key block in sk_add_values */
+#define FLUSH_CHUNK 8  /* dimensions per OpenMP work item when counting a staging */
 #define SK_LOW 1e-9f   /* |x| below this (but not 0) counts in the lowest bucket */
 #define SK_HIGH 1e9f   /* |x| above this counts in the highest bucket */
-#define SK_SLACK 32    /* keys added on each side when a dimension's key range grows */
+#define SK_SLACK 64    /* keys added beyond the new extreme when a key range grows */
 #define MMR_BINS 2048  /* radix-select histogram for the per-row median: top 11 bits */
 #define MAX_RANKS 40
 
@@ -59,7 +67,8 @@ struct sk_map {
 	int32_t zero;         /* key of 0 (= nb); keys 0 .. 2*nb */
 	uint32_t lowbits, highbits; /* float bits of SK_LOW, SK_HIGH */
 	uint32_t cell0;       /* lowbits >> 16 */
-	int16_t *cell;        /* [cells] j of the smallest |x| in cell (bits >> 16) */
+	uint32_t *cell;       /* [cells] for cell bits >> 16: j0 << 16 | t, where j0 is the bucket of
+			       * the cell's smallest |x| and |x| with low 16 bits > t is in j0+1 */
 	uint32_t *upper;      /* [nb] float bits of bucket j's upper edge gamma^(imin+j) */
 	double *rep;          /* [nb] representative 2 gamma^i / (gamma+1) */
 };
@@ -89,10 +98,11 @@ struct ods_stats {
 	int64_t mmr_rows;     /* rows with median > 0 */
 
 	int exact;
-	/* exact mode */
+	/* exact mode: every value; sketch mode: one staging chunk of rows not yet counted */
 	int ch_shift;         /* CH = 1 << ch_shift rows per chunk */
 	float **chunks;       /* [n_chunks] each CH*n_dim floats, column-major */
 	size_t n_chunks, cap_chunks;
+	size_t base;          /* row index of chunk 0's first row (0 in exact mode) */
 
 	/* sketch mode */
 	struct sk_map map;
@@ -288,7 +298,8 @@ static void sk_map_init(struct sk_map *m)
 		j0 = sk_index_slow(m, u2f(b0)) - m->imin;
 		j1 = sk_index_slow(m, u2f(b1)) - m->imin;
 		ODS_ASSERT(j0 >= 0 && j1 < m->nb && j1 - j0 <= 1); /* a cell spans <= 2 buckets */
-		m->cell[c - m->cell0] = (int16_t)j0;
+		/* bucket j0's upper edge is >= the cell's smallest value; inside the cell iff j1 > j0 */
+		m->cell[c - m->cell0] = (uint32_t)j0 << 16 | (j1 > j0 ? m->upper[j0] & 0xffffu : 0xffffu);
 	}
 }
 
@@ -303,8 +314,8 @@ static void sk_map_release(struct sk_map *m)
 static inline int sk_j(const struct sk_map *m, uint32_t a)
 {
 	uint32_t ac = a < m->lowbits ? m->lowbits : a > m->highbits ? m->highbits : a;
-	int j = m->cell[(ac >> 16) - m->cell0];
-	return j + (ac > m->upper[j]);
+	uint32_t e = m->cell[(ac >> 16) - m->cell0];
+	return (int)(e >> 16) + ((ac & 0xffffu) > (e & 0xffffu));
 }
 
 static inline int32_t sk_key(const struct sk_map *m, float v)
@@ -352,8 +363,10 @@ static void sk_grow(struct sk_dim *sd, int32_t kmin, int32_t kmax, int32_t nkeys
 	lo = kmin - SK_SLACK;
 	hi = kmax + 1 + SK_SLACK;
 	if (sd->c) {
-		lo = lo < sd->lo ? lo : sd->lo;
-		hi = hi > sd->hi ? hi : sd->hi;
+		/* grow a side by at least half the present size: amortized O(1) per key */
+		int32_t half = (sd->hi - sd->lo) / 2;
+		lo = kmin < sd->lo ? (lo < sd->lo - half ? lo : sd->lo - half) : sd->lo;
+		hi = kmax >= sd->hi ? (hi > sd->hi + half ? hi : sd->hi + half) : sd->hi;
 	}
 	lo = lo < 0 ? 0 : lo;
 	hi = hi > nkeys ? nkeys : hi;
@@ -377,15 +390,29 @@ static inline void sk_count(struct sk_dim *sd, const int32_t *k, size_t n, int32
 		c[k[r]]++;
 }
 
-/* Add values v[0..n) (contiguous) to one dimension's sketch; kb holds RB keys. */
-static void sk_add_values(const struct sk_map *m, struct sk_dim *sd, const float *v, size_t n,
-			  int32_t *kb)
+/* Add values v[0..n) (contiguous) to one dimension's sketch; kb holds RB keys. The key
+ * computation is sk_key written out with the map in locals, so that it vectorizes (gathers). */
+static void sk_add_values(const struct sk_map *m, struct sk_dim *sd, const float *restrict v,
+			  size_t n, int32_t *restrict kb)
 {
+	const uint32_t lowbits = m->lowbits, highbits = m->highbits, cell0 = m->cell0;
+	const uint32_t *restrict cell = m->cell;
+	const int32_t zero = m->zero;
+
 	for (size_t r0 = 0; r0 < n; r0 += RB) {
 		size_t rn = n - r0 < RB ? n - r0 : RB;
 		int32_t kmin = INT32_MAX, kmax = -1;
+#pragma omp simd reduction(min : kmin) reduction(max : kmax)
 		for (size_t r = 0; r < rn; r++) {
-			int32_t k = sk_key(m, v[r0 + r]);
+			uint32_t b, a, ac, e;
+			int32_t j, k;
+			memcpy(&b, &v[r0 + r], sizeof b);
+			a = b & 0x7fffffffu;
+			ac = a < lowbits ? lowbits : a > highbits ? highbits : a;
+			e = cell[(ac >> 16) - cell0];
+			j = (int32_t)(e >> 16) + ((ac & 0xffffu) > (e & 0xffffu));
+			k = (b >> 31) ? zero - 1 - j : zero + 1 + j;
+			k = a ? k : zero;
 			kb[r] = k;
 			kmin = k < kmin ? k : kmin;
 			kmax = k > kmax ? k : kmax;
@@ -466,22 +493,27 @@ static void walk_ranks(const uint64_t *c, int32_t lo, int32_t hi, const uint64_t
 /* ---------------------------------------------------------------------------------------- */
 /* per-row max / median for the MMR */
 
-/* max_j |x_j| / median_j |x_j| of one row, or -1 when the median is 0. u: [D] scratch,
- * hist: [MMR_BINS] zero on entry and on return. */
-static double row_mmr(const float *x, int D, uint32_t *u, uint32_t *hist)
+/* max_j |x_j| / median_j |x_j| of one row, or -1 when the median is 0. u, w: [D] scratch,
+ * hist: [MMR_BINS] zero on entry and on return. The loops are branch-free: a data-dependent
+ * branch here mispredicts on every other value. */
+static double row_mmr(const float *x, int D, uint32_t *restrict u, uint32_t *restrict w,
+		      uint32_t *restrict hist)
 {
+	const size_t n = (size_t)D;
 	uint32_t amax = 0, amin = UINT32_MAX, minabove = UINT32_MAX, v1, v2;
-	size_t k1 = (size_t)(D - 1) / 2, k2 = (size_t)D / 2, cum = 0, m = 0, r1;
+	size_t k1 = (n - 1) / 2, k2 = n / 2, cum = 0, m = 0, r1;
 	uint32_t b, b0, b1;
 	double med;
 
-	for (int i = 0; i < D; i++) {
-		uint32_t a = f2u(x[i]) & 0x7fffffffu;
+	memcpy(u, x, n * sizeof *u);
+#pragma omp simd reduction(max : amax) reduction(min : amin)
+	for (size_t i = 0; i < n; i++) {
+		uint32_t a = u[i] & 0x7fffffffu;
 		u[i] = a;
 		amax = a > amax ? a : amax;
 		amin = a < amin ? a : amin;
 	}
-	for (int i = 0; i < D; i++)
+	for (size_t i = 0; i < n; i++)
 		hist[u[i] >> 20]++;
 	b0 = amin >> 20;
 	b1 = amax >> 20;
@@ -489,23 +521,27 @@ static double row_mmr(const float *x, int D, uint32_t *u, uint32_t *hist)
 	while (cum + hist[b] <= k1)
 		cum += hist[b++];
 	memset(hist + b0, 0, (size_t)(b1 - b0 + 1) * sizeof *hist);
-	for (int i = 0; i < D; i++) {
-		uint32_t a = u[i], bb = a >> 20;
-		u[m] = a;
-		m += bb == b;
-		if (bb > b && a < minabove)
-			minabove = a;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t a = u[i];
+		w[m] = a;
+		m += a >> 20 == b;
 	}
 	r1 = k1 - cum;
-	nth_u32(u, m, r1);
-	v1 = u[r1];
+	nth_u32(w, m, r1);
+	v1 = w[r1];
 	if (k2 == k1) {
 		v2 = v1;
 	} else if (r1 + 1 < m) {
 		v2 = UINT32_MAX;
 		for (size_t i = r1 + 1; i < m; i++)
-			v2 = u[i] < v2 ? u[i] : v2;
+			v2 = w[i] < v2 ? w[i] : v2;
 	} else {
+		/* the upper median is the smallest value of a later bin (rare: one more pass) */
+#pragma omp simd reduction(min : minabove)
+		for (size_t i = 0; i < n; i++) {
+			uint32_t above = u[i] >> 20 > b ? u[i] : UINT32_MAX;
+			minabove = above < minabove ? above : minabove;
+		}
 		v2 = minabove;
 	}
 	med = 0.5 * ((double)u2f(v1) + (double)u2f(v2));
@@ -549,12 +585,12 @@ int ods_stats_open(struct ods_stats **out, int n_dim, const struct ods_stats_opt
 	if (!(o.frac >= 0 && o.frac < 1))
 		return ods_err_set(err, ODS_EINVAL, "--frac must be in [0, 1), got %g", o.frac);
 	if (!isfinite(o.zk))
-		return ods_err_set(err, ODS_EINVAL, "--zscore-k must be finite, got %g", o.zk);
+		return ods_err_set(err, ODS_EINVAL, "--zk must be finite, got %g", o.zk);
 	if (!(o.int8_mag > 0 && isfinite(o.int8_mag)))
-		return ods_err_set(err, ODS_EINVAL, "--int8-mag must be positive, got %g",
+		return ods_err_set(err, ODS_EINVAL, "int8 magnitude must be positive, got %g",
 				   o.int8_mag);
 	if (!(o.int8_frac > 0 && o.int8_frac <= 1))
-		return ods_err_set(err, ODS_EINVAL, "--int8-frac must be in (0, 1], got %g",
+		return ods_err_set(err, ODS_EINVAL, "int8 share must be in (0, 1], got %g",
 				   o.int8_frac);
 
 	s = ods_xcalloc(1, sizeof *s);
@@ -619,17 +655,74 @@ static void free_sketch(struct ods_stats *s)
 	s->sk = NULL;
 }
 
-/* Rows held by chunk c (exact mode). */
-static size_t chunk_rows(const struct ods_stats *s, size_t c)
+/* Floats between columns of a chunk: CH plus one cache line, so that the TW columns a tile
+ * writes do not all map to the same cache set. */
+static inline size_t col_stride(const struct ods_stats *s)
 {
-	size_t ch = (size_t)1 << s->ch_shift, r0 = c * ch;
-	return (size_t)s->n - r0 < ch ? (size_t)s->n - r0 : ch;
+	return ((size_t)1 << s->ch_shift) + 16;
 }
 
-/* Exact -> sketch, once: feed every held value into the sketch and free the values. */
+static inline size_t chunk_floats(const struct ods_stats *s)
+{
+	return (size_t)s->n_dim * col_stride(s);
+}
+
+/* A chunk's memory: 2 MB aligned, its whole 2 MB pages marked for transparent huge pages where
+ * the system has them, since first-touch page faults are a large part of storing values. */
+static float *chunk_alloc(const struct ods_stats *s)
+{
+	const size_t huge = (size_t)2 << 20, bytes = chunk_floats(s) * sizeof(float);
+	void *p;
+
+	if (bytes < huge)
+		return ods_xmalloc(bytes);
+	if (posix_memalign(&p, huge, bytes) != 0)
+		ods_die_oom(bytes);
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes / huge * huge, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
+	return p;
+}
+
+/* Rows held by chunk c. */
+static size_t chunk_rows(const struct ods_stats *s, size_t c)
+{
+	size_t ch = (size_t)1 << s->ch_shift, r0 = c * ch, held = (size_t)s->n - s->base;
+	return held - r0 < ch ? held - r0 : ch;
+}
+
+/* Count the staged rows into the histograms (sketch mode). */
+static void flush_stage(struct ods_stats *s)
+{
+	const size_t cs = col_stride(s), rows = (size_t)s->n - s->base;
+
+	if (rows == 0)
+		return;
+#pragma omp parallel if ((double)rows * s->n_dim >= 65536)
+	{
+		int32_t *kb = ods_xmalloc(RB * sizeof *kb);
+#pragma omp for schedule(dynamic, FLUSH_CHUNK)
+		for (int d = 0; d < s->n_dim; d++) {
+			/* the counts were evicted since the last flush: fetch the next dimension's
+			 * while this one is counted (the increments are latency-bound otherwise);
+			 * only within this thread's work item, which no other thread touches */
+			if ((d + 1) % FLUSH_CHUNK != 0 && d + 1 < s->n_dim && s->sk[d + 1].c) {
+				const struct sk_dim *nx = &s->sk[d + 1];
+				for (int32_t k = 0; k < nx->hi - nx->lo; k += 16)
+					__builtin_prefetch(nx->c + k, 1, 3);
+			}
+			sk_add_values(&s->map, &s->sk[d], s->chunks[0] + (size_t)d * cs, rows, kb);
+		}
+		free(kb);
+	}
+	s->base = (size_t)s->n;
+}
+
+/* Exact -> sketch, once: feed every held value into the sketch, free the values and set up
+ * the staging chunk. */
 static void to_sketch(struct ods_stats *s)
 {
-	size_t ch = (size_t)1 << s->ch_shift;
+	size_t cs = col_stride(s), st;
 	uint64_t fr = s->fold_rows;
 
 	s->sk = ods_xcalloc((size_t)s->n_dim, sizeof *s->sk);
@@ -640,7 +733,7 @@ static void to_sketch(struct ods_stats *s)
 		for (int d = 0; d < s->n_dim; d++) {
 			uint64_t since = 0; /* values of d fed since its last fold */
 			for (size_t c = 0; c < s->n_chunks; c++) {
-				const float *col = s->chunks[c] + (size_t)d * ch;
+				const float *col = s->chunks[c] + (size_t)d * cs;
 				size_t rows = chunk_rows(s, c), r = 0;
 				while (r < rows) {
 					size_t m = rows - r;
@@ -661,17 +754,27 @@ static void to_sketch(struct ods_stats *s)
 	s->rows_since_fold = (uint64_t)s->n % fr;
 	free_chunks(s);
 	s->exact = 0;
+
+	/* staging: about 32 MB, a power of two of rows between 256 and 16384 */
+	st = ((size_t)8 << 20) / (size_t)s->n_dim;
+	s->ch_shift = 8;
+	while (s->ch_shift < 14 && ((size_t)2 << s->ch_shift) <= st)
+		s->ch_shift++;
+	s->chunks = ods_xmalloc(sizeof *s->chunks);
+	s->chunks[0] = chunk_alloc(s);
+	s->n_chunks = s->cap_chunks = 1;
+	s->base = (size_t)s->n;
 }
 
-/* Sums, and held values or sketch counts, of dims [d0, d0+w) for rows x[0..n). */
-static inline void tile_add(struct ods_stats *s, const float *x, size_t n, int d0, int w,
-			    int32_t *kb)
+/* Sums and held (or staged) values of dims [d0, d0+w) for rows x[0..n). Always inlined so
+ * that the w == TW call is compiled with a constant width (vectorized over dimensions). */
+static inline __attribute__((always_inline)) void tile_add(struct ods_stats *s, const float *x,
+							    size_t n, int d0, int w)
 {
 	const size_t D = (size_t)s->n_dim;
-	const int exact = s->exact;
-	const size_t ch = (size_t)1 << s->ch_shift, chm = ch - 1;
+	const size_t cs = col_stride(s), chm = ((size_t)1 << s->ch_shift) - 1;
 	const int chs = s->ch_shift;
-	const int32_t nkeys = 2 * s->map.nb + 1;
+	const size_t g0 = (size_t)s->n - s->base;
 	double s1[TW], s2[TW], sa[TW], K[TW];
 	float mn[TW], mx[TW];
 
@@ -683,15 +786,17 @@ static inline void tile_add(struct ods_stats *s, const float *x, size_t n, int d
 		mn[j] = s->mn[d0 + j];
 		mx[j] = s->mx[d0 + j];
 	}
-	for (size_t r0 = 0; r0 < n; r0 += RB) {
-		size_t rn = n - r0 < RB ? n - r0 : RB;
-		int32_t kmin[TW], kmax[TW];
-		for (int j = 0; j < w; j++) {
-			kmin[j] = INT32_MAX;
-			kmax[j] = -1;
-		}
-		for (size_t r = 0; r < rn; r++) {
-			const float *row = x + (r0 + r) * D + d0;
+	/* blocks of up to 16 rows: sums vectorized over the TW dimensions, the block copied to t
+	 * and written column by column (one contiguous run of a cache line per column) */
+	for (size_t r = 0; r < n;) {
+		size_t g = g0 + r, off = g & chm, len = n - r < 16 ? n - r : 16;
+		float t[16][TW], *dst;
+		if (len > chm + 1 - off)
+			len = chm + 1 - off;
+		dst = s->chunks[g >> chs] + off + (size_t)d0 * cs;
+		for (size_t rr = 0; rr < len; rr++) {
+			const float *row = x + (r + rr) * D + d0;
+#pragma omp simd
 			for (int j = 0; j < w; j++) {
 				float v = row[j];
 				double dv = (double)v - K[j];
@@ -700,24 +805,15 @@ static inline void tile_add(struct ods_stats *s, const float *x, size_t n, int d
 				sa[j] += fabs((double)v);
 				mn[j] = v < mn[j] ? v : mn[j];
 				mx[j] = v > mx[j] ? v : mx[j];
-			}
-			if (exact) {
-				size_t g = (size_t)s->n + r0 + r;
-				float *dst = s->chunks[g >> chs] + (g & chm) + (size_t)d0 * ch;
-				for (int j = 0; j < w; j++)
-					dst[(size_t)j * ch] = row[j];
-			} else {
-				for (int j = 0; j < w; j++) {
-					int32_t k = sk_key(&s->map, row[j]);
-					kb[j * RB + (int)r] = k;
-					kmin[j] = k < kmin[j] ? k : kmin[j];
-					kmax[j] = k > kmax[j] ? k : kmax[j];
-				}
+				t[rr][j] = v;
 			}
 		}
-		if (!exact)
-			for (int j = 0; j < w; j++)
-				sk_count(&s->sk[d0 + j], kb + j * RB, rn, kmin[j], kmax[j], nkeys);
+		for (int j = 0; j < w; j++) {
+			float *col = dst + (size_t)j * cs;
+			for (size_t rr = 0; rr < len; rr++)
+				col[rr] = t[rr][j];
+		}
+		r += len;
 	}
 	for (int j = 0; j < w; j++) {
 		s->s1[d0 + j] += s1[j];
@@ -742,6 +838,7 @@ static void count_bad(struct ods_stats *s, const float *x, size_t n)
 			}
 }
 
+/* Add rows that fit in the held chunks (exact) or the staging chunk (sketch). */
 static void add_piece(struct ods_stats *s, const float *x, size_t n)
 {
 	const int D = s->n_dim;
@@ -754,23 +851,22 @@ static void add_piece(struct ods_stats *s, const float *x, size_t n)
 		for (int d = 0; d < D; d++)
 			s->shift[d] = isfinite(x[d]) ? x[d] : 0;
 	if (s->exact) {
-		size_t need = (((size_t)s->n + n) >> s->ch_shift) + 1;
+		size_t held = (size_t)s->n + n, need = (held + ((size_t)1 << s->ch_shift) - 1) >> s->ch_shift;
 		if (need > s->cap_chunks) {
 			s->cap_chunks = need > 2 * s->cap_chunks ? need : 2 * s->cap_chunks;
 			s->chunks = ods_xrealloc(s->chunks, s->cap_chunks * sizeof *s->chunks);
 		}
-		while (s->n_chunks < need && (s->n_chunks << s->ch_shift) < (size_t)s->n + n)
-			s->chunks[s->n_chunks++] = ods_xmalloc(((size_t)D << s->ch_shift) * sizeof(float));
+		while (s->n_chunks < need)
+			s->chunks[s->n_chunks++] = chunk_alloc(s);
 	}
 
 #pragma omp parallel if (par)
 	{
-		uint32_t *u = ods_xmalloc((size_t)D * sizeof *u);
+		uint32_t *u = ods_xmalloc(2 * (size_t)D * sizeof *u);
 		uint32_t *hist = ods_xcalloc(MMR_BINS, sizeof *hist);
-		int32_t *kb = s->exact ? NULL : ods_xmalloc(TW * RB * sizeof *kb);
 #pragma omp for schedule(static) reduction(+ : mmr_sum, mmr_rows) nowait
 		for (size_t r = 0; r < n; r++) {
-			double v = row_mmr(x + r * (size_t)D, D, u, hist);
+			double v = row_mmr(x + r * (size_t)D, D, u, u + D, hist);
 			if (v >= 0) {
 				mmr_sum += v;
 				mmr_rows++;
@@ -780,19 +876,16 @@ static void add_piece(struct ods_stats *s, const float *x, size_t n)
 		for (int t = 0; t < n_tiles; t++) {
 			int d0 = t * TW;
 			if (D - d0 >= TW)
-				tile_add(s, x, n, d0, TW, kb);
+				tile_add(s, x, n, d0, TW);
 			else
-				tile_add(s, x, n, d0, D - d0, kb);
+				tile_add(s, x, n, d0, D - d0);
 		}
-		free(kb);
 		free(hist);
 		free(u);
 	}
 	s->mmr_sum += mmr_sum;
 	s->mmr_rows += mmr_rows;
 	s->n += (int64_t)n;
-	if (!s->exact)
-		s->rows_since_fold += n;
 
 	/* A non-finite input makes its dimension's sums non-finite (finite float inputs cannot
 	 * overflow a double sum), so checking D sums per batch finds them all. */
@@ -816,12 +909,24 @@ void ods_stats_add(struct ods_stats *s, const float *x, size_t n)
 					(double)s->opts.mem_bytes)
 			to_sketch(s);
 		if (!s->exact) {
-			if (s->rows_since_fold >= s->fold_rows)
+			/* rows_since_fold counts staged rows too: they go into the uint32 counts */
+			size_t room = ((size_t)1 << s->ch_shift) - ((size_t)s->n - s->base);
+			if (s->rows_since_fold >= s->fold_rows) {
+				flush_stage(s);
 				sk_fold_all(s);
+				room = (size_t)1 << s->ch_shift;
+			}
 			if (m > s->fold_rows - s->rows_since_fold)
 				m = (size_t)(s->fold_rows - s->rows_since_fold);
+			if (m > room)
+				m = room;
 		}
 		add_piece(s, x, m);
+		if (!s->exact) {
+			s->rows_since_fold += m;
+			if ((size_t)s->n - s->base == (size_t)1 << s->ch_shift)
+				flush_stage(s);
+		}
 		x += m * (size_t)s->n_dim;
 		n -= m;
 	}
@@ -833,7 +938,7 @@ void ods_stats_add(struct ods_stats *s, const float *x, size_t n)
 /* quantile_q(|X|) over every held value: two-pass radix select on the bits of |x|. */
 static double exact_global_quantile(struct ods_stats *s, double q)
 {
-	const size_t D = (size_t)s->n_dim, ch = (size_t)1 << s->ch_shift;
+	const size_t D = (size_t)s->n_dim, cs = col_stride(s);
 	const uint64_t total = (uint64_t)s->n * D;
 	uint64_t k[2], rank[2];
 	uint32_t bin[2];
@@ -852,7 +957,7 @@ static double exact_global_quantile(struct ods_stats *s, double q)
 		for (size_t c = 0; c < s->n_chunks; c++) {
 			size_t rows = chunk_rows(s, c);
 			for (size_t d = 0; d < D; d++) {
-				const float *col = s->chunks[c] + d * ch;
+				const float *col = s->chunks[c] + d * cs;
 				for (size_t r = 0; r < rows; r++)
 					lh[(f2u(col[r]) & 0x7fffffffu) >> 16]++;
 			}
@@ -878,7 +983,7 @@ static double exact_global_quantile(struct ods_stats *s, double q)
 		for (size_t c = 0; c < s->n_chunks; c++) {
 			size_t rows = chunk_rows(s, c);
 			for (size_t d = 0; d < D; d++) {
-				const float *col = s->chunks[c] + d * ch;
+				const float *col = s->chunks[c] + d * cs;
 				for (size_t r = 0; r < rows; r++) {
 					uint32_t a = f2u(col[r]) & 0x7fffffffu, hb = a >> 16;
 					if (hb == bin[0])
@@ -988,25 +1093,29 @@ static double abs_kth(const float *x, size_t n, size_t nneg, uint64_t k)
 static void exact_dim(struct ods_stats *s, int d, double thr, uint32_t *u, uint32_t *tmp,
 		      struct ods_dim_stats *ds)
 {
-	const size_t n = (size_t)s->n, ch = (size_t)1 << s->ch_shift;
+	const size_t n = (size_t)s->n, cs = col_stride(s);
 	double qa[ODS_N_QUANTS + 2], vals[MAX_RANKS];
 	uint64_t ranks[MAX_RANKS];
 	uint32_t *sorted;
+	float *xs;
 	const float *x;
 	size_t nneg, above, big;
 	int nr;
 
 	for (size_t c = 0, r0 = 0; c < s->n_chunks; c++) {
-		const float *col = s->chunks[c] + (size_t)d * ch;
+		const float *col = s->chunks[c] + (size_t)d * cs;
 		size_t rows = chunk_rows(s, c);
 		for (size_t r = 0; r < rows; r++)
 			u[r0 + r] = f2key(f2u(col[r]));
 		r0 += rows;
 	}
 	sorted = radix_sort(u, tmp, n);
-	for (size_t i = 0; i < n; i++)
-		sorted[i] = key2f(sorted[i]);
-	x = (const float *)sorted; /* the same bits, now as floats in ascending order */
+	xs = (float *)sorted; /* rewritten in place as floats (ascending) */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t k = sorted[i];
+		xs[i] = u2f(key2f(k));
+	}
+	x = xs;
 
 	nr = ranks_for(n, ods_stats_quants, ODS_N_QUANTS, ranks);
 	for (int i = 0; i < nr; i++)
@@ -1309,6 +1418,7 @@ int ods_stats_finish(struct ods_stats *s, struct ods_stats_result *res, struct o
 		}
 	} else {
 		const int nkeys = 2 * s->map.nb + 1;
+		flush_stage(s);
 		res->threshold = sk_global_quantile(s, s->opts.q_glob);
 		sb = ods_xcalloc((size_t)D, sizeof *sb);
 #pragma omp parallel if (D >= 64)
@@ -1388,7 +1498,8 @@ int ods_stats_key_bucket(const struct ods_stats *s, int32_t key)
 size_t ods_stats_mem(const struct ods_stats *s)
 {
 	size_t b = (size_t)s->n_dim * (3 * sizeof(double) + 3 * sizeof(float));
-	b += s->n_chunks * ((size_t)s->n_dim << s->ch_shift) * sizeof(float);
+	if (s->n_chunks)
+		b += s->n_chunks * chunk_floats(s) * sizeof(float);
 	if (s->sk)
 		for (int d = 0; d < s->n_dim; d++)
 			b += (size_t)(s->sk[d].hi - s->sk[d].lo) * sizeof(uint32_t) +
