@@ -233,7 +233,7 @@ void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, i
 		{
 			float *zq = ods_xmalloc((size_t)nb * sizeof *zq), *pw = ods_xmalloc((size_t)nb * sizeof *pw);
 			float *zp = ods_xmalloc((size_t)nb * sizeof *zp);
-			double *g = ods_xmalloc((size_t)(a->n_union + 1) * sizeof *g);
+			double *g = ods_xmalloc((size_t)(a->n_union + 1) * sizeof *g); /* [n_union] */
 			int raw = !a->bias && a->softcap <= 0; /* logits are linear in h: KL terms by columns */
 #pragma omp for schedule(static)
 			for (int i = 0; i < n; i++) {
@@ -258,15 +258,16 @@ void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, i
 				 * sum pw (z_P - z_Q) needs only g_u = sum pw W[:, u] and two more sums */
 				double pz = 0, pb = 0;
 				if (raw) {
+					/* double sums: the "only" terms are differences of large sums */
 					for (int u = 0; u < a->n_union; u++) {
 						const float *col = a->cols + (size_t)u * VB;
-						float acc = 0;
+						double acc = 0;
 #pragma omp simd reduction(+ : acc)
 						for (int j = 0; j < nb; j++)
 							acc += pw[j] * col[j];
 						g[u] = acc;
 					}
-					float az = 0, ab = 0;
+					double az = 0, ab = 0;
 #pragma omp simd reduction(+ : az, ab)
 					for (int j = 0; j < nb; j++) {
 						az += pw[j] * zp[j];
