@@ -18,7 +18,7 @@ DEB_PKGS := build-essential pkg-config libsqlite3-dev libcjson-dev libpcre2-dev 
 	chromium texlive-latex-base texlive-latex-recommended
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla
-OPT     ?= -O2 -march=native
+OPT     ?= -O3 -march=native
 SANITIZE ?=
 ifneq ($(SANITIZE),)
   SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer

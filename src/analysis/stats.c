@@ -1207,7 +1207,7 @@ static void sk_dim_finish(struct ods_stats *s, int d, double thr, uint64_t *dens
 	const uint64_t n = (uint64_t)s->n;
 	const double a = ODS_SKETCH_ALPHA, mag = s->opts.int8_mag;
 	const double mn = s->mn[d], mx = s->mx[d], amax = fmax(fabs(mn), fabs(mx));
-	double qa[ODS_N_QUANTS + 1], vals[MAX_RANKS];
+	double qa[ODS_N_QUANTS + 1], vals[MAX_RANKS] = {0};
 	uint64_t ranks[MAX_RANKS], c_est = 0, c_lo = 0, c_hi = 0, i_est = 0, i_lo = 0, i_hi = 0;
 	int32_t keys[MAX_RANKS], lo, hi;
 	int nr;
