@@ -176,28 +176,36 @@ static uint64_t rng_next(uint64_t *x)
 	return *x;
 }
 
-/* Top-1 prediction (raw W_U h) of the collected rows; offer each input to the sample. */
+/* Offer each input to the uniform sample (reservoir sampling, algorithm R). */
 static void sample_rows(struct scan *s, const float *rows, int n)
 {
+	for (int i = 0; i < n; i++) {
+		int64_t slot = s->n_smp < opt_corr_sample
+				       ? s->n_smp
+				       : (int64_t)(rng_next(&s->rng) % (uint64_t)(s->n_smp + 1));
+		s->n_smp++;
+		if (slot < opt_corr_sample)
+			memcpy(s->smp_h + (size_t)slot * s->D, rows + (size_t)i * s->D,
+			       (size_t)s->D * sizeof(float));
+	}
+}
+
+/* Top-1 prediction (raw W_U h) of every sampled input: only the sample needs it. */
+static void sample_top1(struct scan *s)
+{
 	int V = s->m->cfg.n_vocab;
-	for (int r0 = 0; r0 < n; r0 += LOGIT_ROWS) {
-		int nr = n - r0 < LOGIT_ROWS ? n - r0 : LOGIT_ROWS;
-		ods_model_logits(s->m, rows + (size_t)r0 * s->D, nr, s->logits);
+	int64_t ns = s->n_smp < opt_corr_sample ? s->n_smp : opt_corr_sample;
+	for (int64_t r0 = 0; r0 < ns; r0 += LOGIT_ROWS) {
+		int nr = ns - r0 < LOGIT_ROWS ? (int)(ns - r0) : LOGIT_ROWS;
+		ods_model_logits(s->m, s->smp_h + (size_t)r0 * s->D, nr, s->logits);
+#pragma omp parallel for schedule(static)
 		for (int i = 0; i < nr; i++) {
 			const float *z = s->logits + (size_t)i * V;
 			int best = 0;
-			int64_t slot;
 			for (int t = 1; t < V; t++)
 				if (z[t] > z[best])
 					best = t;
-			slot = s->n_smp < opt_corr_sample ? s->n_smp
-							  : (int64_t)(rng_next(&s->rng) % (uint64_t)(s->n_smp + 1));
-			s->n_smp++;
-			if (slot < opt_corr_sample) {
-				memcpy(s->smp_h + (size_t)slot * s->D, rows + (size_t)(r0 + i) * s->D,
-				       (size_t)s->D * sizeof(float));
-				s->smp_top1[slot] = best;
-			}
+			s->smp_top1[r0 + i] = best;
 		}
 	}
 }
@@ -465,8 +473,10 @@ static int link_ods(struct scan *s, const struct ods_stats_result *r, struct ods
 	lo.want_unemb_ods = 1;
 	lo.want_rho = 1;
 	rc = ods_link_unemb(s->m, counts, dims, r->n_ods, &lo, lr, err);
-	if (!rc)
+	if (!rc) {
+		sample_top1(s);
 		*rho_act = rho_act_predfreq(s, counts);
+	}
 	free(dims);
 	free(signs);
 	return rc;
