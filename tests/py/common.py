@@ -1,8 +1,10 @@
 """Shared helpers for the Python tests (run by tests/run.py from the project root)."""
 import os
 import shutil
+import sqlite3
 import subprocess
-import tempfile
+
+import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ODSCOPE = os.path.join(ROOT, os.environ.get("ODSCOPE", "odscope"))
@@ -51,3 +53,33 @@ def run_fail(*args, rc=1, contains=None):
         for c in ([contains] if isinstance(contains, str) else contains):
             assert c in msg, f"{c!r} not in error message {msg!r}"
     return msg
+
+
+def q(db, sql, *args):
+    """Rows of a query on the database file db."""
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, args).fetchall()
+    finally:
+        con.close()
+
+
+def rankdata(x):
+    """Average ranks (1-based), ties sharing their mean rank (scipy.stats.rankdata 'average')."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    ranks = np.empty(len(x))
+    i = 0
+    while i < len(x):
+        j = i + 1
+        while j < len(x) and xs[j] == xs[i]:
+            j += 1
+        ranks[order[i:j]] = 0.5 * (i + 1 + j)
+        i = j
+    return ranks
+
+
+def spearman(a, b):
+    """Spearman rho with average ranks (NaN when a side is constant)."""
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])

@@ -3,25 +3,17 @@ odscope's own final hidden states (odscope forward) and W_U, and the
 frequent-token effect of planted ODs is checked against random controls."""
 import json
 import os
-import sqlite3
 
 import numpy as np
 
 import common
+from common import q, spearman
 import gen_corpus
 import gen_model
 import ref_gpt2
 
 PLANT = [(9, 7.0), (200, -5.0)]
 _s = {}
-
-
-def q(db, sql, *a):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, a).fetchall()
-    finally:
-        con.close()
 
 
 def setup():
@@ -85,21 +77,6 @@ def observables(H, W, dims, only, gold, base=None):
                 kl=(p_ * (lp - lq)).sum(1), top1=lq.argmax(1))
 
 
-def rankdata(x):
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    r = np.empty(len(x))
-    xs = x[order]
-    i = 0
-    while i < len(x):
-        j = i + 1
-        while j < len(x) and xs[j] == xs[i]:
-            j += 1
-        r[order[i:j]] = 0.5 * (i + 1 + j)
-        i = j
-    return r
-
-
 def close(a, b, rel=1e-5, abs_=1e-6):
     return abs(a - b) <= rel * abs(b) + abs_
 
@@ -133,7 +110,7 @@ def check_ablation(s, aid, base=None):
             x = counts[both] / counts.sum()
             y = n_top1[both] / len(gold)
             es = np.polyfit(x, y, 1)[0]
-            er = np.corrcoef(rankdata(x), rankdata(y))[0, 1]
+            er = spearman(x, y)
             assert close(slope, es, 1e-9, 1e-9), (cond, slope, es)
             assert (rho is None and np.isnan(er)) or close(rho, er, 1e-9, 1e-9), (cond, rho, er)
     return {r[0]: r for r in rows}

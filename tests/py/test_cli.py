@@ -4,13 +4,13 @@ import json
 import os
 import re
 import signal
-import sqlite3
 import subprocess
 import time
 
 import numpy as np
 
 import common
+from common import q
 import gen_corpus
 import gen_model
 
@@ -42,14 +42,6 @@ def planted_model(name="planted", **kw):
     gen_model.make_model(model, **args)
     _cache[name] = (d, model, corpus)
     return _cache[name]
-
-
-def q(db, sql, *args):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, args).fetchall()
-    finally:
-        con.close()
 
 
 def test_help_every_command():

@@ -3,36 +3,16 @@ number odscope stores is recomputed here independently (NumPy, float64) from
 the model file, a Python BPE encoder and the float64 PyTorch reference."""
 import json
 import os
-import sqlite3
 
 import numpy as np
 
 import common
+from common import q, spearman
 import gen_corpus
 import gen_model
 import ref_gpt2
 
 PLANT = [(9, 7.0), (200, -5.0)]
-
-
-def rankdata(x):
-    """Average ranks (1-based), ties sharing their mean rank (scipy.stats.rankdata 'average')."""
-    x = np.asarray(x, dtype=np.float64)
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    ranks = np.empty(len(x))
-    i = 0
-    while i < len(x):
-        j = i + 1
-        while j < len(x) and xs[j] == xs[i]:
-            j += 1
-        ranks[order[i:j]] = 0.5 * (i + 1 + j)
-        i = j
-    return ranks
-
-
-def spearman(a, b):
-    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
 
 
 _state = {}
@@ -59,14 +39,6 @@ def setup():
     ref = ref_gpt2.Model(model) if hasattr(ref_gpt2, "Model") else None
     _state.update(d=d, corpus=corpus, model=model, db=db, docs=docs, lines=lines, ref=ref)
     return _state
-
-
-def q(db, sql, *a):
-    con = sqlite3.connect(db)
-    try:
-        return con.execute(sql, a).fetchall()
-    finally:
-        con.close()
 
 
 def wu(model):
