@@ -73,6 +73,9 @@ int ods_db_load_counts(struct ods_db *db, const char *table, int64_t id, int V, 
 /* Output formats of query results. */
 enum ods_fmt { ODS_FMT_TABLE, ODS_FMT_CSV, ODS_FMT_TSV, ODS_FMT_JSON };
 int ods_fmt_parse(const char *s, int *fmt);
+/* One CSV field (quoted when it holds , " or a newline) or TSV field (tabs
+ * and newlines become spaces). */
+void ods_put_field(FILE *out, const char *s, int tsv);
 
 /* Step a prepared SELECT to its end and print its rows to out in fmt
  * (table: aligned columns with a header; csv/tsv with a header; json: an

@@ -169,32 +169,12 @@ static const char *cell(const struct ods_xtab *t, int r, int c)
 
 /* ---- CSV / TSV ---- */
 
-static void put_sep(FILE *out, const char *s, int tsv)
-{
-	if (tsv) { /* no quoting: tabs and newlines become spaces */
-		for (; *s; s++)
-			fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, out);
-		return;
-	}
-	if (!strpbrk(s, ",\"\n\r")) {
-		fputs(s, out);
-		return;
-	}
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', out);
-		fputc(*s, out);
-	}
-	fputc('"', out);
-}
-
 static void write_sep(const struct ods_xtab *t, FILE *out, int tsv)
 {
 	for (int c = 0; c < t->n_cols; c++) {
 		if (c)
 			fputc(tsv ? '\t' : ',', out);
-		put_sep(out, t->names[c], tsv);
+		ods_put_field(out, t->names[c], tsv);
 	}
 	fputc('\n', out);
 	for (int r = 0; r < t->n_rows; r++) {
@@ -202,7 +182,7 @@ static void write_sep(const struct ods_xtab *t, FILE *out, int tsv)
 			if (c)
 				fputc(tsv ? '\t' : ',', out);
 			if (cell(t, r, c))
-				put_sep(out, cell(t, r, c), tsv);
+				ods_put_field(out, cell(t, r, c), tsv);
 		}
 		fputc('\n', out);
 	}

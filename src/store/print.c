@@ -35,9 +35,9 @@ static char *cell_text(sqlite3_stmt *st, int c, int digits)
 	}
 }
 
-static void put_csv(FILE *out, const char *s, char sep)
+void ods_put_field(FILE *out, const char *s, int tsv)
 {
-	if (sep == '\t') { /* TSV: no quoting; tabs and newlines become spaces */
+	if (tsv) { /* TSV: no quoting; tabs and newlines become spaces */
 		for (; *s; s++)
 			fputc(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s, out);
 		return;
@@ -75,7 +75,7 @@ int ods_db_print(struct ods_db *db, sqlite3_stmt *st, int fmt, int digits, FILE 
 		for (int c = 0; c < nc; c++) {
 			if (c)
 				fputc(fmt == ODS_FMT_CSV ? ',' : '\t', out);
-			put_csv(out, sqlite3_column_name(st, c), fmt == ODS_FMT_CSV ? ',' : '\t');
+			ods_put_field(out, sqlite3_column_name(st, c), fmt == ODS_FMT_TSV);
 		}
 		fputc('\n', out);
 	}
@@ -109,7 +109,7 @@ int ods_db_print(struct ods_db *db, sqlite3_stmt *st, int fmt, int digits, FILE 
 				char *t = cell_text(st, c, digits);
 				if (c)
 					fputc(fmt == ODS_FMT_CSV ? ',' : '\t', out);
-				put_csv(out, t, fmt == ODS_FMT_CSV ? ',' : '\t');
+				ods_put_field(out, t, fmt == ODS_FMT_TSV);
 				free(t);
 			}
 			fputc('\n', out);
