@@ -60,7 +60,7 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 		    struct ods_err *err)
 {
 	struct ods_ablate *a;
-	int D = m->cfg.d_model;
+	int D = m->cfg.d_out;
 
 	for (int c = 0; c < n_cond; c++)
 		for (int i = 0; i < conds[c].n_dims; i++)

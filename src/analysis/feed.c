@@ -134,7 +134,7 @@ int ods_feed_run(const struct ods_model *m, struct ods_tok *tok, struct ods_corp
 	f.o = o;
 	f.fn = fn;
 	f.ctx = ctx;
-	f.D = m->cfg.d_model;
+	f.D = m->cfg.d_out;
 	f.B = o->batch > o->ctx ? o->batch : o->ctx;
 	f.fwd = ods_fwd_open(m, f.B, o->ctx);
 	f.ids = ods_xmalloc((size_t)f.B * sizeof *f.ids);

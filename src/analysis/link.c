@@ -113,7 +113,7 @@ int ods_link_unemb(const struct ods_model *m, const int64_t *counts, const struc
 		   int n_link, const struct ods_link_opts *opts, struct ods_link_result *res,
 		   struct ods_err *err)
 {
-	int V = m->cfg.n_vocab, D = m->cfg.d_model, rc = 0;
+	int V = m->cfg.n_vocab, D = m->cfg.d_out, rc = 0;
 	int K = opts->top_k < V ? opts->top_k : V;
 	int n_counted = 0, *counted;              /* token ids with count > 0 */
 	float *chunk = ods_xmalloc((size_t)ROW_CHUNK * D * sizeof *chunk); /* [ROW_CHUNK, D] */

@@ -531,24 +531,24 @@ int cmd_ablate(void)
 				 ri.corpus_path, (long long)run);
 		goto out;
 	}
-	if ((rc = build_conds(db, run, rule, m->cfg.d_model, &cs, &err)))
+	if ((rc = build_conds(db, run, rule, m->cfg.d_out, &cs, &err)))
 		goto out;
 	if (opt_mean) {
 		int *d = NULL, n = 0;
 		sqlite3_stmt *st;
-		base = ods_xcalloc((size_t)m->cfg.d_model, sizeof *base);
+		base = ods_xcalloc((size_t)m->cfg.d_out, sizeof *base);
 		if ((rc = ods_db_prepare(db, &st, "SELECT dim, mean FROM dims WHERE run_id = ?", &err)))
 			goto out;
 		sqlite3_bind_int64(st, 1, run);
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			int k = sqlite3_column_int(st, 0);
-			if (k >= 0 && k < m->cfg.d_model)
+			if (k >= 0 && k < m->cfg.d_out)
 				base[k] = (float)sqlite3_column_double(st, 1);
 			n++;
 		}
 		sqlite3_finalize(st);
 		free(d);
-		if (n != m->cfg.d_model) {
+		if (n != m->cfg.d_out) {
 			rc = ods_err_set(&err, ODS_EFORMAT, "%s: run %lld lacks the means of its dimensions", opt_db,
 					 (long long)run);
 			goto out;
@@ -558,7 +558,8 @@ int cmd_ablate(void)
 	if ((rc = ri.counts_id ? ods_db_load_counts(db, "counts", ri.counts_id, m->cfg.n_vocab, counts, &err)
 			       : ods_db_load_counts(db, "freq", run, m->cfg.n_vocab, counts, &err)))
 		goto out;
-	if ((rc = ods_ablate_open(&a, m, cs.v, cs.n, base, 0.0f, NULL, &err)))
+	if ((rc = ods_ablate_open(&a, m, cs.v, cs.n, base,
+				   opt_faithful ? (float)m->cfg.final_softcap : 0.0f, NULL, &err)))
 		goto out;
 	if (!(id = begin(db, run, rule, &err))) {
 		rc = err.code ? err.code : ODS_EDB;
@@ -569,7 +570,7 @@ int cmd_ablate(void)
 	fo.batch = opt_batch;
 	fo.max_tokens = ri.max_tokens;
 	ctx.a = a;
-	ctx.D = m->cfg.d_model;
+	ctx.D = m->cfg.d_out;
 	ods_progress_init(&prog, "ablate");
 	if ((rc = ods_feed_run(m, tok, corpus, &fo, take, &ctx, NULL, &cnt, &prog, &err)))
 		goto out;

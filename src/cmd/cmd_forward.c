@@ -80,13 +80,14 @@ int cmd_forward(void)
 	for (int s = 0; s <= n_seq; s++)
 		seq_off[s] = s * m->cfg.n_ctx < T ? s * m->cfg.n_ctx : T;
 	fwd = ods_fwd_open(m, T, T < m->cfg.n_ctx ? T : m->cfg.n_ctx);
-	hidden = ods_xmalloc((size_t)T * m->cfg.d_model * sizeof *hidden);
+	hidden = ods_xmalloc((size_t)T * m->cfg.d_out * sizeof *hidden);
 	logits = ods_xmalloc((size_t)T * m->cfg.n_vocab * sizeof *logits);
 	if ((rc = ods_model_forward(m, fwd, ids.v, T, seq_off, n_seq, hidden, &err)))
 		goto out;
 	ods_model_logits(m, hidden, T, logits);
+	ods_model_softcap(m, logits, T); /* the model's own output (Gemma-2 final soft-cap) */
 	snprintf(path, sizeof path, "%s.hidden.npy", opt_out);
-	if ((rc = ods_npy_write_f32(path, hidden, T, m->cfg.d_model, &err)))
+	if ((rc = ods_npy_write_f32(path, hidden, T, m->cfg.d_out, &err)))
 		goto out;
 	snprintf(path, sizeof path, "%s.logits.npy", opt_out);
 	rc = ods_npy_write_f32(path, logits, T, m->cfg.n_vocab, &err);

@@ -32,8 +32,33 @@ int cmd_info(void)
 	printf("model        %s\n", opt_model);
 	printf("model_type   %s\n", c->model_type);
 	printf("layers       %d\n", c->n_layer);
-	printf("d_model      %d\n", c->d_model);
-	printf("heads        %d (head_dim %d)\n", c->n_head, c->head_dim);
+	printf("d_model      %d", c->d_model);
+	if (c->d_out != c->d_model)
+		printf(" (final hidden state %d, project_out)", c->d_out);
+	printf("\n");
+	printf("heads        %d (head_dim %d", c->n_head, c->head_dim);
+	if (c->n_kv_head != c->n_head)
+		printf(", %d key/value heads", c->n_kv_head);
+	printf(")\n");
+	printf("block        %s%s, %s%s MLP\n", c->norm == ODS_NORM_RMS ? "RMSNorm" : "LayerNorm",
+	       c->parallel ? ", parallel residual"
+	       : c->norm_res ? ", post-norm"
+	       : c->norm_out ? (c->norm_in ? ", sandwich norms" : ", norms after each sublayer")
+			     : ", pre-norm",
+	       c->gated ? "gated " : "", c->act == ODS_ACT_SILU ? "SiLU" : c->act == ODS_ACT_RELU ? "ReLU" : "GELU");
+	if (c->rotary_dim)
+		printf("positions    RoPE on %d of %d dims per head, theta %g%s\n", c->rotary_dim,
+		       c->head_dim, c->rope_theta,
+		       c->rope_type == ODS_ROPE_LLAMA3   ? ", llama3 scaling"
+		       : c->rope_type == ODS_ROPE_LINEAR ? ", linear scaling"
+							 : "");
+	else
+		printf("positions    learned\n");
+	if (c->window)
+		printf("attention    sliding window %d on some layers\n", c->window);
+	if (c->final_softcap > 0)
+		printf("logits       final soft-cap %g (applied by forward and ablate --faithful)\n",
+		       c->final_softcap);
 	printf("d_ff         %d\n", c->d_ff);
 	printf("vocab        %d\n", c->n_vocab);
 	printf("n_ctx        %d\n", c->n_ctx);

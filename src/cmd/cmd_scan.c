@@ -519,7 +519,7 @@ int cmd_scan(void)
 
 	if ((rc = ods_model_open(&s.m, opt_model, &err)) || (rc = ods_tok_open(&s.tok, opt_model, &err)))
 		goto out;
-	s.D = s.m->cfg.d_model;
+	s.D = s.m->cfg.d_out;
 	s.fo.ctx = opt_ctx ? opt_ctx : s.m->cfg.n_ctx;
 	if (s.fo.ctx > s.m->cfg.n_ctx) {
 		rc = ods_err_set(&err, ODS_EINVAL, "--ctx %d exceeds the model's %d positions", s.fo.ctx,

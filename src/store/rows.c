@@ -89,7 +89,7 @@ int ods_db_store_model(struct ods_db *db, const struct ods_model *m, struct ods_
 	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, c->model_type, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 4, c->n_layer);
-	sqlite3_bind_int(st, 5, c->d_model);
+	sqlite3_bind_int(st, 5, c->d_out); /* width of the analysed h */
 	sqlite3_bind_int(st, 6, c->n_head);
 	sqlite3_bind_int(st, 7, c->n_vocab);
 	sqlite3_bind_int(st, 8, c->n_ctx);
