@@ -15,6 +15,7 @@
 #include "odscope/util.h"
 
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,39 +75,74 @@ static double matmul_gflops(int T, int C, int OC)
 }
 
 /* Write a random GPT-2-small model directory. */
+/* Random tensors for benchmark models: values base + scale * U(-1, 1),
+ * generated chunk by chunk (deterministic in the tensor and the offset). */
+struct spec {
+	struct ods_st_out *t;
+	float *scale, *base;
+	int n, cap;
+};
+
+static void spec_add(struct spec *sp, const char *name, int64_t a, int64_t b, float scale, float base)
+{
+	if (sp->n == sp->cap) {
+		sp->cap = sp->cap ? 2 * sp->cap : 64;
+		sp->t = ods_xrealloc(sp->t, (size_t)sp->cap * sizeof *sp->t);
+		sp->scale = ods_xrealloc(sp->scale, (size_t)sp->cap * sizeof *sp->scale);
+		sp->base = ods_xrealloc(sp->base, (size_t)sp->cap * sizeof *sp->base);
+	}
+	memset(&sp->t[sp->n], 0, sizeof sp->t[sp->n]);
+	sp->t[sp->n].name = ods_xstrdup(name);
+	sp->t[sp->n].n_dim = b ? 2 : 1;
+	sp->t[sp->n].shape[0] = a;
+	sp->t[sp->n].shape[1] = b;
+	sp->scale[sp->n] = scale;
+	sp->base[sp->n] = base;
+	sp->n++;
+}
+
+static void spec_fill(void *ctx, int i, size_t off, size_t n, float *buf)
+{
+	const struct spec *sp = ctx;
+	uint64_t s = ((uint64_t)i << 40) ^ off ^ 0x9e3779b97f4a7c15ULL;
+	for (size_t j = 0; j < n; j++)
+		buf[j] = sp->base[i] + sp->scale[i] * frand(&s);
+}
+
+/* Write DIR/model.safetensors from sp as dtype and DIR/config.json = config. */
+static int spec_write(struct spec *sp, const char *dir, int dtype, const char *config,
+		      struct ods_err *err)
+{
+	char path[4096];
+	FILE *f;
+	int rc;
+	mkdir(dir, 0755);
+	rc = ods_st_write(ods_path_join(path, sizeof path, dir, "model.safetensors"), sp->n, sp->t, dtype,
+			  spec_fill, sp, err);
+	if (!rc && (f = fopen(ods_path_join(path, sizeof path, dir, "config.json"), "w"))) {
+		fputs(config, f);
+		fclose(f);
+	}
+	for (int i = 0; i < sp->n; i++)
+		free((void *)sp->t[i].name);
+	free(sp->t);
+	free(sp->scale);
+	free(sp->base);
+	memset(sp, 0, sizeof *sp);
+	return rc;
+}
+
 static int write_gpt2(const char *dir, int D, int L, int V, int P, struct ods_err *err)
 {
-	int n = 4 + 12 * L, k = 0, rc;
-	const char **names = ods_xcalloc((size_t)n, sizeof *names);
-	int *nd = ods_xcalloc((size_t)n, sizeof *nd);
-	int64_t(*shapes)[ODS_ST_MAX_DIMS] = ods_xcalloc((size_t)n, sizeof *shapes);
-	float **data = ods_xcalloc((size_t)n, sizeof *data);
-	char path[4096], *nm;
-	uint64_t s = 3;
-	FILE *f;
-
-#define T2(name_, a, b, scale, base) \
-	do { \
-		nm = ods_xmalloc(64); \
-		snprintf(nm, 64, "%s", name_); \
-		names[k] = nm; \
-		nd[k] = (b) != 0 ? 2 : 1; \
-		shapes[k][0] = (a); \
-		shapes[k][1] = (b); \
-		size_t ne_ = (size_t)(a) * ((b) != 0 ? (size_t)(b) : 1); \
-		data[k] = ods_xmalloc(ne_ * 4); \
-		for (size_t i_ = 0; i_ < ne_; i_++) \
-			data[k][i_] = (base) + (scale) * frand(&s); \
-		k++; \
-	} while (0)
-	T2("wte.weight", V, D, 0.05f, 0.0f);
-	T2("wpe.weight", P, D, 0.02f, 0.0f);
+	struct spec sp = {0};
+	char b[128], cfg[512];
+	spec_add(&sp, "wte.weight", V, D, 0.05f, 0.0f);
+	spec_add(&sp, "wpe.weight", P, D, 0.02f, 0.0f);
 	for (int l = 0; l < L; l++) {
-		char b[64];
 #define LT(suffix, a, bb, scale, base) \
 	do { \
 		snprintf(b, sizeof b, "h.%d.%s", l, suffix); \
-		T2(b, a, bb, scale, base); \
+		spec_add(&sp, b, a, bb, scale, base); \
 	} while (0)
 		LT("ln_1.weight", D, 0, 0.1f, 1.0f);
 		LT("ln_1.bias", D, 0, 0.02f, 0.0f);
@@ -122,27 +158,52 @@ static int write_gpt2(const char *dir, int D, int L, int V, int P, struct ods_er
 		LT("mlp.c_proj.bias", D, 0, 0.02f, 0.0f);
 #undef LT
 	}
-	T2("ln_f.weight", D, 0, 0.1f, 1.0f);
-	T2("ln_f.bias", D, 0, 0.02f, 0.0f);
-#undef T2
-	mkdir(dir, 0755);
-	rc = ods_st_write_f32(ods_path_join(path, sizeof path, dir, "model.safetensors"), k, names, nd,
-			      (const int64_t(*)[ODS_ST_MAX_DIMS])shapes, (const float *const *)data, err);
-	if (!rc && (f = fopen(ods_path_join(path, sizeof path, dir, "config.json"), "w"))) {
-		fprintf(f, "{\"model_type\": \"gpt2\", \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
-			   "\"n_positions\": %d, \"vocab_size\": %d, \"layer_norm_epsilon\": 1e-5, "
-			   "\"activation_function\": \"gelu_new\"}\n", D, L, D / 64, P, V);
-		fclose(f);
+	spec_add(&sp, "ln_f.weight", D, 0, 0.1f, 1.0f);
+	spec_add(&sp, "ln_f.bias", D, 0, 0.02f, 0.0f);
+	snprintf(cfg, sizeof cfg,
+		 "{\"model_type\": \"gpt2\", \"n_embd\": %d, \"n_layer\": %d, \"n_head\": %d, "
+		 "\"n_positions\": %d, \"vocab_size\": %d, \"layer_norm_epsilon\": 1e-5, "
+		 "\"activation_function\": \"gelu_new\"}\n",
+		 D, L, D / 64, P, V);
+	return spec_write(&sp, dir, ODS_DT_F32, cfg, err);
+}
+
+/* A Llama-architecture model (HF names), untied lm_head, stored as dtype. */
+static int write_llama(const char *dir, int D, int L, int H, int KV, int F, int V, int dtype,
+		       struct ods_err *err)
+{
+	struct spec sp = {0};
+	int hd = D / H;
+	char b[128], cfg[1024];
+	float sd = 1.0f / sqrtf((float)D), sf = 1.0f / sqrtf((float)F);
+	spec_add(&sp, "model.embed_tokens.weight", V, D, 0.05f, 0.0f);
+	for (int l = 0; l < L; l++) {
+#define LT(suffix, a, bb, scale, base) \
+	do { \
+		snprintf(b, sizeof b, "model.layers.%d.%s", l, suffix); \
+		spec_add(&sp, b, a, bb, scale, base); \
+	} while (0)
+		LT("input_layernorm.weight", D, 0, 0.1f, 1.0f);
+		LT("self_attn.q_proj.weight", H * hd, D, sd, 0.0f);
+		LT("self_attn.k_proj.weight", KV * hd, D, sd, 0.0f);
+		LT("self_attn.v_proj.weight", KV * hd, D, sd, 0.0f);
+		LT("self_attn.o_proj.weight", D, H * hd, 0.5f * sd, 0.0f);
+		LT("post_attention_layernorm.weight", D, 0, 0.1f, 1.0f);
+		LT("mlp.gate_proj.weight", F, D, sd, 0.0f);
+		LT("mlp.up_proj.weight", F, D, sd, 0.0f);
+		LT("mlp.down_proj.weight", D, F, 0.5f * sf, 0.0f);
+#undef LT
 	}
-	for (int i = 0; i < k; i++) {
-		free((void *)names[i]);
-		free(data[i]);
-	}
-	free(names);
-	free(nd);
-	free(shapes);
-	free(data);
-	return rc;
+	spec_add(&sp, "model.norm.weight", D, 0, 0.1f, 1.0f);
+	spec_add(&sp, "lm_head.weight", V, D, 0.05f, 0.0f);
+	snprintf(cfg, sizeof cfg,
+		 "{\"model_type\": \"llama\", \"hidden_size\": %d, \"num_hidden_layers\": %d, "
+		 "\"num_attention_heads\": %d, \"num_key_value_heads\": %d, \"intermediate_size\": %d, "
+		 "\"vocab_size\": %d, \"max_position_embeddings\": 2048, \"rms_norm_eps\": 1e-5, "
+		 "\"rope_theta\": 10000.0, \"hidden_act\": \"silu\", \"tie_word_embeddings\": false, "
+		 "\"torch_dtype\": \"%s\"}\n",
+		 D, L, H, KV, F, V, dtype == ODS_DT_BF16 ? "bfloat16" : "float32");
+	return spec_write(&sp, dir, dtype, cfg, err);
 }
 
 static void bench_forward(double peak)
@@ -177,6 +238,82 @@ static void bench_forward(double peak)
 	       "(%.1f MFLOP/token)\n", T, ods_ops_threads(), tps, gf, flop_tok / 1e6);
 	printf("forward / sgemm peak: %.1f%% (sgemm bound %.0f tokens/s; target >= 80%%)\n",
 	       100.0 * gf / peak, peak * 1e9 / flop_tok);
+	ods_fwd_free(fwd);
+	free(ids);
+	free(hidden);
+	ods_model_free(m);
+}
+
+/* VmRSS / VmHWM of this process in MiB (-1 if unknown). */
+static double proc_mib(const char *key)
+{
+	char line[256];
+	double v = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(line, key, strlen(key)))
+			v = atof(line + strlen(key) + 1) / 1024.0;
+	fclose(f);
+	return v;
+}
+
+/* Llama-shaped (TinyLlama-1.1B) BF16 model: tokens/s at 512-token batches
+ * and resident memory, BF16 weights kept 16-bit in memory. */
+static void bench_llama(double peak)
+{
+	const char *dir = "tests/tmp/bench-llama-bf16";
+	struct ods_err err = {0};
+	struct ods_model *m;
+	int T = 512, D = 2048, L = 22, H = 32, KV = 4, F = 5632, V = 32000, hd = D / H;
+	char path[4096];
+	struct stat st;
+	double rss0 = proc_mib("VmRSS:"), t0;
+	mkdir("tests/tmp", 0755);
+	ods_path_join(path, sizeof path, dir, "model.safetensors");
+	if (stat(path, &st) != 0) {
+		t0 = ods_now();
+		if (write_llama(dir, D, L, H, KV, F, V, ODS_DT_BF16, &err)) {
+			printf("llama: %s\n", err.msg);
+			return;
+		}
+		printf("llama: wrote %s in %.1f s\n", path, ods_now() - t0);
+		stat(path, &st);
+	}
+	if (ods_model_open(&m, dir, &err)) {
+		printf("llama: %s\n", err.msg);
+		return;
+	}
+	int64_t n_param = 0;
+	for (int i = 0; i < m->st.n_tensors; i++)
+		n_param += m->st.tensors[i].n_elem;
+	struct ods_fwd *fwd = ods_fwd_open(m, T, T);
+	int32_t *ids = ods_xmalloc((size_t)T * sizeof *ids);
+	float *hidden = ods_xmalloc((size_t)T * D * sizeof *hidden);
+	int seq_off[2] = {0, T};
+	uint64_t s = 7;
+	double best = 1e9;
+	for (int i = 0; i < T; i++)
+		ids[i] = (int32_t)((frand(&s) + 1.0f) * 0.5f * (V - 1));
+	for (int r = 0; r < 3; r++) {
+		t0 = ods_now();
+		ods_model_forward(m, fwd, ids, T, seq_off, 1, hidden, &err);
+		double dt = ods_now() - t0;
+		best = dt < best ? dt : best;
+	}
+	/* per token: 2 x the block matmul weights + attention 4 * H * hd * mean context */
+	double w_layer = (double)D * (H * hd + 2 * KV * hd) + (double)H * hd * D + 3.0 * D * F;
+	double flop_tok = L * (2.0 * w_layer + 4.0 * H * hd * (T + 1) / 2.0);
+	double tps = T / best, gf = tps * flop_tok / 1e9;
+	printf("forward (Llama-shaped BF16: D %d, %d layers, %d heads / %d KV, F %d, V %d; %.2fB params, "
+	       "file %.2f GB; %d-token batch, %d threads): %.1f tokens/s, %.1f GFLOP/s (%.0f%% of sgemm "
+	       "peak)\n",
+	       D, L, H, KV, F, V, n_param / 1e9, st.st_size / 1e9, T, ods_ops_threads(), tps, gf,
+	       100.0 * gf / peak);
+	printf("llama memory: resident %.0f MiB after the forward passes (peak %.0f MiB, process "
+	       "baseline %.0f MiB); the weights in F32 would take %.0f MiB\n",
+	       proc_mib("VmRSS:"), proc_mib("VmHWM:"), rss0, n_param * 4.0 / 1048576.0);
 	ods_fwd_free(fwd);
 	free(ids);
 	free(hidden);
@@ -256,6 +393,7 @@ int main(int argc, char **argv)
 	printf("sgemm peak: OpenBLAS %d threads %.1f GFLOP/s (2048^3); odscope split sgemm %.1f GFLOP/s "
 	       "(512x768x3072)\n", nt, blas, split);
 	bench_forward(peak);
+	bench_llama(peak);
 	bench_tokenizer();
 	return 0;
 }

@@ -64,10 +64,17 @@ const struct ods_tensor *ods_st_find(const struct ods_st *st, const char *name);
 int ods_st_get_f32(const struct ods_st *st, const char *name, int n_dim, const int64_t *shape,
 		   float **out, int *owned, struct ods_err *err);
 
-/* Write a safetensors file of F32 tensors (used by tests and benchmarks).
- * names[n], shapes[n][n_dims[n]], data[n]. */
-int ods_st_write_f32(const char *path, int n, const char *const *names, const int *n_dims,
-		     const int64_t (*shapes)[ODS_ST_MAX_DIMS], const float *const *data,
-		     struct ods_err *err);
+/* Write a safetensors file (tests and benchmarks): tensor i is t[i], its
+ * values produced by fill(ctx, i, off, n, buf) as float32 in chunks
+ * (elements off .. off + n) and stored as dtype (F32, F16 or BF16, rounded
+ * to nearest even). Memory stays one chunk whatever the file size. */
+struct ods_st_out {
+	const char *name;
+	int n_dim;
+	int64_t shape[ODS_ST_MAX_DIMS];
+};
+int ods_st_write(const char *path, int n, const struct ods_st_out *t, int dtype,
+		 void (*fill)(void *ctx, int i, size_t off, size_t n, float *buf), void *ctx,
+		 struct ods_err *err);
 
 #endif

@@ -349,29 +349,42 @@ int ods_st_get_f32(const struct ods_st *st, const char *name, int n_dim, const i
 	return 0;
 }
 
-int ods_st_write_f32(const char *path, int n, const char *const *names, const int *n_dims,
-		     const int64_t (*shapes)[ODS_ST_MAX_DIMS], const float *const *data,
-		     struct ods_err *err)
+/* float32 -> bfloat16, round to nearest even (NaN stays NaN). */
+static uint16_t f32_to_bf16(float f)
 {
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x40);
+	return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1)) >> 16);
+}
+
+int ods_st_write(const char *path, int n, const struct ods_st_out *t, int dtype,
+		 void (*fill)(void *ctx, int i, size_t off, size_t n, float *buf), void *ctx,
+		 struct ods_err *err)
+{
+	enum { CHUNK = 1 << 16 };
 	cJSON *root = cJSON_CreateObject();
-	size_t off = 0, hlen;
+	size_t off = 0, hlen, es = ods_dtype_size(dtype);
 	char *hdr, *padded;
 	FILE *f;
-	uint8_t len8[8];
+	uint8_t len8[8], *out;
+	float *buf;
 	int rc = 0;
 
+	ODS_ASSERT(dtype == ODS_DT_F32 || dtype == ODS_DT_F16 || dtype == ODS_DT_BF16);
 	for (int i = 0; i < n; i++) {
-		cJSON *e = cJSON_AddObjectToObject(root, names[i]);
+		cJSON *e = cJSON_AddObjectToObject(root, t[i].name);
 		cJSON *sh = cJSON_AddArrayToObject(e, "shape");
 		cJSON *of = cJSON_AddArrayToObject(e, "data_offsets");
 		size_t ne = 1;
-		cJSON_AddStringToObject(e, "dtype", "F32");
-		for (int d = 0; d < n_dims[i]; d++) {
-			cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)shapes[i][d]));
-			ne *= (size_t)shapes[i][d];
+		cJSON_AddStringToObject(e, "dtype", ods_dtype_name(dtype));
+		for (int d = 0; d < t[i].n_dim; d++) {
+			cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t[i].shape[d]));
+			ne *= (size_t)t[i].shape[d];
 		}
 		cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
-		off += ne * 4;
+		off += ne * es;
 		cJSON_AddItemToArray(of, cJSON_CreateNumber((double)off));
 	}
 	hdr = cJSON_PrintUnformatted(root);
@@ -390,15 +403,37 @@ int ods_st_write_f32(const char *path, int n, const char *const *names, const in
 	}
 	if (fwrite(len8, 1, 8, f) != 8 || fwrite(padded, 1, hlen, f) != hlen)
 		rc = ods_err_set(err, ODS_EIO, "%s: write failed", path);
+	buf = ods_xmalloc(CHUNK * sizeof *buf);
+	out = ods_xmalloc(CHUNK * es);
 	for (int i = 0; i < n && !rc; i++) {
 		size_t ne = 1;
-		for (int d = 0; d < n_dims[i]; d++)
-			ne *= (size_t)shapes[i][d];
-		if (fwrite(data[i], 4, ne, f) != ne)
-			rc = ods_err_set(err, ODS_EIO, "%s: write failed", path);
+		for (int d = 0; d < t[i].n_dim; d++)
+			ne *= (size_t)t[i].shape[d];
+		for (size_t o = 0; o < ne && !rc; o += CHUNK) {
+			size_t k = ne - o < CHUNK ? ne - o : CHUNK;
+			fill(ctx, i, o, k, buf);
+			for (size_t j = 0; j < k; j++) {
+				uint16_t h;
+				if (dtype == ODS_DT_F32) {
+					memcpy(out + 4 * j, &buf[j], 4);
+					continue;
+				}
+				if (dtype == ODS_DT_BF16) {
+					h = f32_to_bf16(buf[j]);
+				} else {
+					_Float16 x = (_Float16)buf[j];
+					memcpy(&h, &x, 2);
+				}
+				memcpy(out + 2 * j, &h, 2);
+			}
+			if (fwrite(out, es, k, f) != k)
+				rc = ods_err_set(err, ODS_EIO, "%s: write failed", path);
+		}
 	}
 	if (fclose(f) != 0 && !rc)
 		rc = ods_err_set(err, ODS_EIO, "%s: write failed: %s", path, strerror(errno));
+	free(buf);
+	free(out);
 	free(padded);
 	return rc;
 }
