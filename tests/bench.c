@@ -5,9 +5,14 @@
  *  2. forward pass of a GPT-2-small-shaped random model (D 768, 12 layers,
  *     V 50257, F32) written to a real safetensors file and loaded through the
  *     normal loader, at 512-token batches: tokens/s, GFLOP/s, ratio to peak.
- *  3. tokenizer throughput in MB/s on English text (the GPT-2 tokenizer of
+ *     Then `ablate`'s default conditions over its hidden states against one
+ *     full logits pass.
+ *  3. forward pass of a Llama-shaped BF16 model (TinyLlama-1.1B sizes):
+ *     tokens/s and resident memory.
+ *  4. tokenizer throughput in MB/s on English text (the GPT-2 tokenizer of
  *     ../shared/fixtures when present, else the demo tokenizer).
  */
+#include "odscope/ablate.h"
 #include "odscope/model.h"
 #include "odscope/ops.h"
 #include "odscope/st.h"
@@ -206,6 +211,83 @@ static int write_llama(const char *dir, int D, int L, int H, int KV, int F, int 
 	return spec_write(&sp, dir, dtype, cfg, err);
 }
 
+static void add_cond(struct ods_cond *c, int *n, const char *name, const char *kind, int only,
+		     const int *dims, int k)
+{
+	struct ods_cond *x = &c[(*n)++];
+	memset(x, 0, sizeof *x);
+	snprintf(x->name, sizeof x->name, "%s", name);
+	snprintf(x->kind, sizeof x->kind, "%s", kind);
+	x->only = only;
+	x->n_dims = k;
+	x->dims = (int *)dims;
+}
+
+/* `ablate`'s default condition set for 4 ODs (full, ablate/only ODs, 10
+ * random sets ablated and kept alone, cumulative, single) over the hidden
+ * states h[n, D], against one full logits pass over the same inputs. */
+static void bench_ablate(const struct ods_model *m, const float *h, int n)
+{
+	struct ods_err err = {0};
+	struct ods_ablate *a;
+	struct ods_cond c[40];
+	int nc = 0, D = m->cfg.d_out, V = m->cfg.n_vocab, ods[4] = {11, 222, 333, 444};
+	int rnd[10][4];
+	char name[48];
+	int32_t *gold = ods_xmalloc((size_t)n * sizeof *gold);
+	float *logits = ods_xmalloc((size_t)n * V * sizeof *logits);
+	int64_t *corpus = ods_xcalloc((size_t)V, sizeof *corpus);
+	struct ods_cond_result res[40];
+	uint64_t s = 11;
+	double t_logits = 1e9, t_abl = 1e9;
+
+	for (int i = 0; i < n; i++)
+		gold[i] = (int32_t)((frand(&s) + 1.0f) * 0.5f * (V - 1));
+	for (int t = 0; t < V; t++)
+		corpus[t] = 1 + (V - t) / 100;
+	add_cond(c, &nc, "full", "full", 0, NULL, 0);
+	add_cond(c, &nc, "ablate_ods", "ods", 0, ods, 4);
+	add_cond(c, &nc, "only_ods", "ods", 1, ods, 4);
+	for (int r = 0; r < 10; r++) {
+		for (int j = 0; j < 4; j++)
+			rnd[r][j] = 500 + 20 * r + j;
+		snprintf(name, sizeof name, "ablate_random_%d", r + 1);
+		add_cond(c, &nc, name, "random", 0, rnd[r], 4);
+		snprintf(name, sizeof name, "only_random_%d", r + 1);
+		add_cond(c, &nc, name, "random", 1, rnd[r], 4);
+	}
+	for (int k = 1; k <= 4; k++) {
+		snprintf(name, sizeof name, "cumulative_%d", k);
+		add_cond(c, &nc, name, "cumulative", 0, ods, k);
+	}
+	for (int k = 0; k < 4; k++) {
+		snprintf(name, sizeof name, "single_%d", ods[k]);
+		add_cond(c, &nc, name, "single", 0, &ods[k], 1);
+	}
+	for (int r = 0; r < 3; r++) {
+		double t0 = ods_now();
+		ods_model_logits(m, h, n, logits);
+		double dt = ods_now() - t0;
+		t_logits = dt < t_logits ? dt : t_logits;
+		t0 = ods_now();
+		if (ods_ablate_open(&a, m, c, nc, NULL, 0.0f, NULL, &err)) {
+			printf("ablate: %s\n", err.msg);
+			break;
+		}
+		ods_ablate_add(a, h, gold, n);
+		ods_ablate_finish(a, corpus, res);
+		ods_ablate_free(a);
+		dt = ods_now() - t0;
+		t_abl = dt < t_abl ? dt : t_abl;
+	}
+	printf("ablate (%d inputs, D %d, V %d, %d conditions incl. 10 random sets ablated and kept "
+	       "alone): %.3f s vs one full logits pass %.3f s = %.2fx (target <= 1.5x)\n",
+	       n, D, V, nc, t_abl, t_logits, t_abl / t_logits);
+	free(gold);
+	free(logits);
+	free(corpus);
+}
+
 static void bench_forward(double peak)
 {
 	const char *dir = "tests/tmp/bench-gpt2";
@@ -238,6 +320,7 @@ static void bench_forward(double peak)
 	       "(%.1f MFLOP/token)\n", T, ods_ops_threads(), tps, gf, flop_tok / 1e6);
 	printf("forward / sgemm peak: %.1f%% (sgemm bound %.0f tokens/s; target >= 80%%)\n",
 	       100.0 * gf / peak, peak * 1e9 / flop_tok);
+	bench_ablate(m, hidden, T);
 	ods_fwd_free(fwd);
 	free(ids);
 	free(hidden);
@@ -384,7 +467,11 @@ static void bench_tokenizer(void)
 
 int main(int argc, char **argv)
 {
-	(void)argc;
+	/* `bench [gpt2|llama|tok]...` runs only the named sections */
+	int all = argc < 2, want[3] = {0};
+	for (int i = 1; i < argc; i++)
+		for (int k = 0; k < 3; k++)
+			want[k] |= !strcmp(argv[i], (const char *[]){"gpt2", "llama", "tok"}[k]);
 	ods_ops_prefer_avx512(argv);
 	int nt = ods_ops_init(0);
 	double blas = sgemm_peak_blas(nt);
@@ -392,8 +479,11 @@ int main(int argc, char **argv)
 	double peak = blas > split ? blas : split;
 	printf("sgemm peak: OpenBLAS %d threads %.1f GFLOP/s (2048^3); odscope split sgemm %.1f GFLOP/s "
 	       "(512x768x3072)\n", nt, blas, split);
-	bench_forward(peak);
-	bench_llama(peak);
-	bench_tokenizer();
+	if (all || want[0])
+		bench_forward(peak);
+	if (all || want[1])
+		bench_llama(peak);
+	if (all || want[2])
+		bench_tokenizer();
 	return 0;
 }

@@ -149,15 +149,51 @@ static inline float post(const struct ods_ablate *a, float z, int t)
 	return z;
 }
 
-/* Fold one block of condition logits zq[nb] (tokens t0..) into state q.
- * pw/zp (may be NULL when kl_block is given): the KL term sum pw (zp - zq). */
-static __attribute__((noinline)) void fold(struct qstate *q, const float *zq, const float *zp, const float *pw, int nb, int t0,
-		 int gold, int have_kl, double kl_block)
+/* The rank-|S| update of one vocabulary block in one pass:
+ * zq[j] = z0[j] + sg sum_k e[k] W[t0 + j, S_k] (columns from cols by uidx);
+ * returns max_j zq[j]. */
+static float rank_update(float *zq, const float *z0, const float *cols, const int *uidx,
+			 const float *e, int n_dims, float sg, int nb)
 {
-	float bm = -INFINITY, s = 0, u = 0, aa = 0;
-#pragma omp simd reduction(max : bm)
-	for (int j = 0; j < nb; j++)
-		bm = zq[j] > bm ? zq[j] : bm;
+	enum { KMAX = 8 };
+	const float *col[KMAX];
+	float coef[KMAX], bm = -INFINITY;
+	int k0 = 0;
+	/* at most KMAX columns per pass (|S| is small: ODs, random sets of the same size) */
+	do {
+		int nk = n_dims - k0 < KMAX ? n_dims - k0 : KMAX;
+		const float *src = k0 ? zq : z0;
+		for (int k = 0; k < nk; k++) {
+			col[k] = cols + (size_t)uidx[k0 + k] * VB;
+			coef[k] = sg * e[k0 + k];
+		}
+		bm = -INFINITY;
+		switch (nk) {
+#define UPD(N)                                                                  \
+	case N:                                                                 \
+		_Pragma("omp simd reduction(max : bm)") for (int j = 0; j < nb; j++) \
+		{                                                               \
+			float v = src[j];                                       \
+			for (int k = 0; k < N; k++)                             \
+				v += coef[k] * col[k][j];                       \
+			zq[j] = v;                                              \
+			bm = v > bm ? v : bm;                                   \
+		}                                                               \
+		break;
+			UPD(0) UPD(1) UPD(2) UPD(3) UPD(4) UPD(5) UPD(6) UPD(7) UPD(8)
+#undef UPD
+		}
+		k0 += nk;
+	} while (k0 < n_dims);
+	return bm;
+}
+
+/* Fold one block of condition logits zq[nb] (tokens t0..), whose maximum is
+ * bm, into state q. pw/zp (may be NULL when kl_block is given): the KL term sum pw (zp - zq). */
+static void fold(struct qstate *q, const float *zq, float bm, const float *zp, const float *pw,
+		 int nb, int t0, int gold, int have_kl, double kl_block)
+{
+	float s = 0, u = 0, aa = 0;
 	if (bm > q->topv) {
 		int bi = 0;
 		while (zq[bi] != bm)
@@ -173,14 +209,22 @@ static __attribute__((noinline)) void fold(struct qstate *q, const float *zq, co
 	/* 16 independent lanes: GCC vectorizes this form (it does not the reductions) */
 	float sv[LANES] = {0}, uv[LANES] = {0}, av[LANES] = {0};
 	int j = 0;
-	for (; j + LANES <= nb; j += LANES) {
-		for (int l = 0; l < LANES; l++) {
-			float z = zq[j + l], e = ods_expf(z - mn);
-			sv[l] += e;
-			uv[l] += e * z;
-			if (!have_kl)
+	/* (the two loops keep the masked KL store out of the common case) */
+	if (have_kl) {
+		for (; j + LANES <= nb; j += LANES)
+			for (int l = 0; l < LANES; l++) {
+				float z = zq[j + l], e = ods_expf(z - mn);
+				sv[l] += e;
+				uv[l] += e * z;
+			}
+	} else {
+		for (; j + LANES <= nb; j += LANES)
+			for (int l = 0; l < LANES; l++) {
+				float z = zq[j + l], e = ods_expf(z - mn);
+				sv[l] += e;
+				uv[l] += e * z;
 				av[l] += pw[j + l] * (zp[j + l] - z);
-		}
+			}
 	}
 	for (int l = 0; j < nb; j++, l++) {
 		float z = zq[j], e = ods_expf(z - mn);
@@ -287,22 +331,22 @@ void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, i
 				for (int c = 0; c < nc; c++) {
 					const struct ods_cond *cd = &a->conds[c];
 					const float *ec = e + a->e_off[c];
+					const float *zc = zq;
+					float cm = -INFINITY;
 					if (cd->n_dims == 0 && !cd->only) {
-						memcpy(zq, zp, (size_t)nb * sizeof *zq);
-					} else {
-						/* the rank-|S| update, one column of W_U[:, S] at a time */
-						float sg = cd->only ? 1.0f : -1.0f;
-						memcpy(zq, cd->only ? a->wbase : zi, (size_t)nb * sizeof *zq);
-						for (int k = 0; k < cd->n_dims; k++) {
-							const float *col = a->cols + (size_t)a->uidx[c][k] * VB;
-							float coef = sg * ec[k];
-#pragma omp simd
-							for (int j = 0; j < nb; j++)
-								zq[j] += coef * col[j];
+						zc = zp;
+						for (int j = 0; j < nb; j++)
+							cm = zp[j] > cm ? zp[j] : cm;
+					} else if (a->bias || a->softcap > 0) {
+						rank_update(zq, cd->only ? a->wbase : zi, a->cols, a->uidx[c], ec,
+							    cd->n_dims, cd->only ? 1.0f : -1.0f, nb);
+						for (int j = 0; j < nb; j++) {
+							zq[j] = post(a, zq[j], t0 + j);
+							cm = zq[j] > cm ? zq[j] : cm;
 						}
-						if (a->bias || a->softcap > 0)
-							for (int j = 0; j < nb; j++)
-								zq[j] = post(a, zq[j], t0 + j);
+					} else {
+						cm = rank_update(zq, cd->only ? a->wbase : zi, a->cols, a->uidx[c], ec,
+								 cd->n_dims, cd->only ? 1.0f : -1.0f, nb);
 					}
 					double klb = 0;
 					if (raw) {
@@ -312,7 +356,7 @@ void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, i
 						if (cd->only)
 							klb = pz - pb - klb;
 					}
-					fold(&qs[c], zq, zp, pw, nb, t0, gold[i], raw, klb);
+					fold(&qs[c], zc, cm, zp, pw, nb, t0, gold[i], raw, klb);
 				}
 			}
 			free(zq);
