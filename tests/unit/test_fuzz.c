@@ -116,24 +116,55 @@ static void test_fuzz_safetensors(void)
 
 static void test_fuzz_config(void)
 {
-	const char *cfg = "{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
-			  "\"n_positions\": 128, \"vocab_size\": 300, \"layer_norm_epsilon\": 1e-05, "
-			  "\"activation_function\": \"gelu_new\", \"tie_word_embeddings\": true}";
-	uint8_t mut[1024];
+	/* one seed per family shape: learned positions, RoPE + scaling + GQA,
+	 * sandwich norms + soft-caps + sliding window, post-LN with projections */
+	static const char *const seeds[] = {
+		"{\"model_type\": \"gpt2\", \"n_embd\": 64, \"n_layer\": 2, \"n_head\": 4, "
+		"\"n_positions\": 128, \"vocab_size\": 300, \"layer_norm_epsilon\": 1e-05, "
+		"\"activation_function\": \"gelu_new\", \"tie_word_embeddings\": true}",
+		"{\"model_type\": \"llama\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+		"\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 24, "
+		"\"intermediate_size\": 96, \"vocab_size\": 300, \"max_position_embeddings\": 256, "
+		"\"rope_scaling\": {\"rope_type\": \"llama3\", \"factor\": 8.0, \"low_freq_factor\": 1.0, "
+		"\"high_freq_factor\": 4.0, \"original_max_position_embeddings\": 64}}",
+		"{\"model_type\": \"gemma2\", \"hidden_size\": 64, \"num_hidden_layers\": 3, "
+		"\"num_attention_heads\": 4, \"num_key_value_heads\": 2, \"head_dim\": 16, "
+		"\"intermediate_size\": 96, \"vocab_size\": 300, \"max_position_embeddings\": 256, "
+		"\"query_pre_attn_scalar\": 16, \"attn_logit_softcapping\": 50.0, "
+		"\"final_logit_softcapping\": 30.0, \"sliding_window\": 8, "
+		"\"layer_types\": [\"sliding_attention\", \"full_attention\", \"sliding_attention\"]}",
+		"{\"model_type\": \"opt\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+		"\"num_attention_heads\": 4, \"ffn_dim\": 128, \"vocab_size\": 300, "
+		"\"max_position_embeddings\": 128, \"word_embed_proj_dim\": 32, "
+		"\"do_layer_norm_before\": false}",
+		"{\"model_type\": \"gpt_neox\", \"hidden_size\": 64, \"num_hidden_layers\": 2, "
+		"\"num_attention_heads\": 4, \"intermediate_size\": 128, \"vocab_size\": 300, "
+		"\"max_position_embeddings\": 128, \"rotary_pct\": 0.25, \"use_parallel_residual\": true}",
+	};
+	uint8_t mut[2048];
 	struct ods_err err = {0};
 	int failed = 0;
 
 	mkdir("tests/tmp/fuzz_cfg", 0755);
-	for (int i = 0; i < 3000; i++) {
+	for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+		const char *cfg = seeds[k];
 		struct ods_config c;
-		size_t m = mutate((const uint8_t *)cfg, strlen(cfg), strlen(cfg), mut);
-		write_file("tests/tmp/fuzz_cfg/config.json", mut, m);
-		if (ods_config_load(&c, "tests/tmp/fuzz_cfg", &err)) {
-			failed++;
-			T_CHECK(one_line(&err, "config.json"), "message: %s", err.msg);
-		} else {
-			T_CHECK(c.n_layer >= 1 && c.d_model >= 1 && c.n_head >= 1 && c.d_model % c.n_head == 0,
-				"a loaded config is valid");
+		write_file("tests/tmp/fuzz_cfg/config.json", cfg, strlen(cfg));
+		T_CHECK(ods_config_load(&c, "tests/tmp/fuzz_cfg", &err) == 0, "seed %zu loads: %s", k,
+			err.msg);
+		for (int i = 0; i < 1500; i++) {
+			size_t m = mutate((const uint8_t *)cfg, strlen(cfg), strlen(cfg), mut);
+			write_file("tests/tmp/fuzz_cfg/config.json", mut, m);
+			if (ods_config_load(&c, "tests/tmp/fuzz_cfg", &err)) {
+				failed++;
+				T_CHECK(one_line(&err, "config.json"), "message: %s", err.msg);
+			} else {
+				T_CHECK(c.n_layer >= 1 && c.d_model >= 1 && c.n_head >= 1 && c.head_dim >= 1 &&
+						c.n_kv_head >= 1 && c.n_head % c.n_kv_head == 0 &&
+						c.rotary_dim <= c.head_dim && c.rotary_dim % 2 == 0 &&
+						c.d_out >= 1 && c.attn_scale > 0,
+					"a loaded config is valid");
+			}
 		}
 	}
 	T_CHECK(failed > 0, "some mutations fail");
