@@ -30,7 +30,14 @@ struct ods_feed_opts {
 	int batch;          /* tokens per forward batch (>= ctx) */
 	int64_t max_tokens; /* 0: no limit */
 	int word_n;         /* 0: positions "all"; N: "word:N" */
+	int special;        /* prepend the post-processor's leading special tokens (BOS) to each document */
 };
+
+/* The default window: the model's maximum, at most ODS_FEED_MAX_CTX tokens
+ * (Llama-3.1 declares 131072 positions; windows that long are rarely wanted
+ * and their scratch would not fit in memory). */
+#define ODS_FEED_MAX_CTX 2048
+int ods_feed_default_ctx(const struct ods_model *m);
 
 /* Parse "all" or "word:N" into opts->word_n. */
 int ods_feed_parse_positions(const char *s, int *word_n);

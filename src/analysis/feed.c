@@ -119,12 +119,49 @@ out:
 	return rc;
 }
 
+/* The ids the post-processor puts before a text (BOS), found by encoding a
+ * probe text with and without special tokens. */
+static int leading_special(struct ods_tok *tok, struct ods_ids *lead, struct ods_err *err)
+{
+	struct ods_ids plain = {0}, sp = {0};
+	int rc;
+	lead->n = 0;
+	if (!(rc = ods_tok_encode(tok, "a", 1, 0, &plain, err)) &&
+	    !(rc = ods_tok_encode(tok, "a", 1, 1, &sp, err))) {
+		for (size_t k = 0; k + plain.n <= sp.n; k++)
+			if (!memcmp(sp.v + k, plain.v, plain.n * sizeof *plain.v)) {
+				for (size_t i = 0; i < k; i++)
+					ods_ids_push(lead, sp.v[i]);
+				break;
+			}
+	}
+	ods_ids_release(&plain);
+	ods_ids_release(&sp);
+	return rc;
+}
+
+/* seq = lead + ids */
+static void with_lead(struct ods_ids *seq, const struct ods_ids *lead,
+				const struct ods_ids *ids)
+{
+	seq->n = 0;
+	for (size_t i = 0; i < lead->n; i++)
+		ods_ids_push(seq, lead->v[i]);
+	for (size_t i = 0; i < ids->n; i++)
+		ods_ids_push(seq, ids->v[i]);
+}
+
+int ods_feed_default_ctx(const struct ods_model *m)
+{
+	return m->cfg.n_ctx < ODS_FEED_MAX_CTX ? m->cfg.n_ctx : ODS_FEED_MAX_CTX;
+}
+
 int ods_feed_run(const struct ods_model *m, struct ods_tok *tok, struct ods_corpus *corpus,
 		 const struct ods_feed_opts *o, ods_feed_fn fn, void *ctx, int64_t *counts,
 		 struct ods_feed_count *cnt, struct ods_progress *prog, struct ods_err *err)
 {
 	struct feed f = {0};
-	struct ods_ids ids = {0}, pre = {0};
+	struct ods_ids ids = {0}, pre = {0}, lead = {0}, seq = {0};
 	const char *text;
 	size_t len;
 	int rc;
@@ -144,6 +181,8 @@ int ods_feed_run(const struct ods_model *m, struct ods_tok *tok, struct ods_corp
 	f.hidden = ods_xmalloc((size_t)f.B * f.D * sizeof *f.hidden);
 	f.rows = ods_xmalloc((size_t)f.B * f.D * sizeof *f.rows);
 
+	if (o->special && (rc = leading_special(tok, &lead, err)))
+		goto out;
 	while ((rc = ods_corpus_next(corpus, &text, &len, err)) == 1) {
 		ids.n = 0;
 		if ((rc = ods_tok_encode(tok, text, len, 0, &ids, err))) {
@@ -173,9 +212,11 @@ int ods_feed_run(const struct ods_model *m, struct ods_tok *tok, struct ods_corp
 				ods_err_prefix(err, "%s", ods_corpus_where(corpus));
 				break;
 			}
-			if (pre.n && (rc = add_windows(&f, pre.v, (int)pre.n, 0, 1, gold, err)))
+			if (pre.n && (with_lead(&seq, &lead, &pre),
+				      rc = add_windows(&f, seq.v, (int)seq.n, 0, 1, gold, err)))
 				break;
-		} else if ((rc = add_windows(&f, ids.v, (int)ids.n, 1, 0, -1, err))) {
+		} else if ((with_lead(&seq, &lead, &ids),
+			    rc = add_windows(&f, seq.v, (int)seq.n, 1, 0, -1, err))) {
 			break;
 		}
 		cnt->n_docs++;
@@ -192,6 +233,8 @@ out:
 	cnt->n_inputs = f.n_inputs;
 	ods_ids_release(&ids);
 	ods_ids_release(&pre);
+	ods_ids_release(&lead);
+	ods_ids_release(&seq);
 	ods_fwd_free(f.fwd);
 	free(f.ids);
 	free(f.gold);

@@ -41,7 +41,7 @@ const struct ods_opt opts_ablate[] = {
 
 struct run_info {
 	char model_path[4096], corpus_path[4096], model_hash[17], corpus_hash[17], rule[32], field[256];
-	int ctx, stride;
+	int ctx, stride, special;
 	int64_t max_tokens, counts_id;
 };
 
@@ -101,6 +101,7 @@ static int read_run(struct ods_db *db, int64_t run, struct run_info *ri, struct 
 	}
 	ri->ctx = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "ctx")) > 0
 			  ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "ctx")) : 0;
+	ri->special = cJSON_IsTrue(cJSON_GetObjectItem(o, "special"));
 	ri->stride = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "stride")) > 0
 			     ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(o, "stride")) : 0;
 	ri->max_tokens = cJSON_GetNumberValue(cJSON_GetObjectItem(o, "max_tokens")) > 0
@@ -565,9 +566,10 @@ int cmd_ablate(void)
 		rc = err.code ? err.code : ODS_EDB;
 		goto out;
 	}
-	fo.ctx = ri.ctx ? ri.ctx : m->cfg.n_ctx;
+	fo.ctx = ri.ctx ? ri.ctx : ods_feed_default_ctx(m);
 	fo.stride = ri.stride ? ri.stride : fo.ctx;
 	fo.batch = opt_batch;
+	fo.special = ri.special; /* as the run was scanned */
 	fo.max_tokens = ri.max_tokens;
 	ctx.a = a;
 	ctx.D = m->cfg.d_out;

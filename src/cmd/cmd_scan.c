@@ -26,7 +26,7 @@
 
 static const char *opt_model, *opt_corpus, *opt_db = ODS_DEFAULT_DB, *opt_field,
 		  *opt_positions = "all", *opt_rule = "quantile";
-static int opt_ctx, opt_stride, opt_threads, opt_batch = 512, opt_quiet, opt_top_tokens = 100;
+static int opt_special, opt_ctx, opt_stride, opt_threads, opt_batch = 512, opt_quiet, opt_top_tokens = 100;
 static int opt_corr_sample = 20000;
 static int64_t opt_max_tokens, opt_freq;
 static double opt_q_loc = 0.5, opt_q_glob = 0.99, opt_frac = 0.5, opt_zk = 3.0;
@@ -37,7 +37,8 @@ const struct ods_opt opts_scan[] = {
 	{"--corpus", OPT_STR, &opt_corpus, "F", "text file (a document per line), .jsonl, or directory of .txt"},
 	{"--field", OPT_STR, &opt_field, "NAME", "JSONL field holding the text (default: text)"},
 	{"--db", OPT_STR, &opt_db, "DB", "database (default: " ODS_DEFAULT_DB ")"},
-	{"--ctx", OPT_INT, &opt_ctx, "N", "window length (default: the model's maximum)"},
+	{"--ctx", OPT_INT, &opt_ctx, "N", "window length (default: the model's maximum, at most 2048)"},
+	{"--special", OPT_FLAG, &opt_special, NULL, "prepend the tokenizer's BOS (post_processor) to each document"},
 	{"--stride", OPT_INT, &opt_stride, "N", "window start every N tokens (default: --ctx)"},
 	{"--max-tokens", OPT_I64, &opt_max_tokens, "N", "stop after N corpus tokens"},
 	{"--positions", OPT_STR, &opt_positions, "P", "inputs: all (default) or word:N (last token of word N)"},
@@ -231,6 +232,7 @@ static char *options_json(void)
 	cJSON_AddNumberToObject(o, "stride", opt_stride);
 	cJSON_AddNumberToObject(o, "max_tokens", (double)opt_max_tokens);
 	cJSON_AddStringToObject(o, "positions", opt_positions);
+	cJSON_AddBoolToObject(o, "special", opt_special);
 	cJSON_AddStringToObject(o, "rule", opt_rule);
 	cJSON_AddNumberToObject(o, "q_loc", opt_q_loc);
 	cJSON_AddNumberToObject(o, "q_glob", opt_q_glob);
@@ -520,7 +522,7 @@ int cmd_scan(void)
 	if ((rc = ods_model_open(&s.m, opt_model, &err)) || (rc = ods_tok_open(&s.tok, opt_model, &err)))
 		goto out;
 	s.D = s.m->cfg.d_out;
-	s.fo.ctx = opt_ctx ? opt_ctx : s.m->cfg.n_ctx;
+	s.fo.ctx = opt_ctx ? opt_ctx : ods_feed_default_ctx(s.m);
 	if (s.fo.ctx > s.m->cfg.n_ctx) {
 		rc = ods_err_set(&err, ODS_EINVAL, "--ctx %d exceeds the model's %d positions", s.fo.ctx,
 				 s.m->cfg.n_ctx);
@@ -534,6 +536,7 @@ int cmd_scan(void)
 	s.fo.batch = opt_batch;
 	s.fo.max_tokens = opt_max_tokens;
 	s.fo.word_n = word_n;
+	s.fo.special = opt_special;
 	if ((rc = ods_stats_open(&s.stats, s.D, &so, &err)) ||
 	    (rc = ods_corpus_open(&s.corpus, opt_corpus, opt_field, &err)) ||
 	    (rc = ods_db_open(&s.db, opt_db, 0, &err)))

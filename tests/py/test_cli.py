@@ -101,6 +101,51 @@ def test_scan_inputs_and_windows():
         assert n_inputs == sum(n - 1 for n in lens), (ctx, stride, n_inputs)
 
 
+def test_scan_special_prepends_bos():
+    """--special puts the post-processor's BOS before every document: one more input per
+    document (the first real token now has context), the same corpus token counts."""
+    d, model, corpus = planted_model()
+    bos_model = os.path.join(d, "model_bos")
+    if not os.path.exists(bos_model):
+        os.makedirs(bos_model)
+        for fn in os.listdir(model):
+            src = os.path.join(model, fn)
+            if fn != "tokenizer.json":
+                os.symlink(src, os.path.join(bos_model, fn))
+        with open(os.path.join(model, "tokenizer.json"), encoding="utf-8") as f:
+            tj = json.load(f)
+        tj["post_processor"] = {
+            "type": "TemplateProcessing",
+            "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                       {"Sequence": {"id": "A", "type_id": 0}}],
+            "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+            "special_tokens": {"<s>": {"id": "<s>", "ids": [7], "tokens": ["<s>"]}}}
+        with open(os.path.join(bos_model, "tokenizer.json"), "w", encoding="utf-8") as f:
+            json.dump(tj, f)
+    with open(corpus, encoding="utf-8") as f:
+        lines = [ln.rstrip("\n") for ln in f if ln.strip("\n")][:30]
+    small = os.path.join(d, "small_bos.txt")
+    with open(small, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    lens = [len(common.run("tokenize", "--model", model, "--text", ln).stdout.split())
+            for ln in lines]
+    first = common.run("tokenize", "--model", bos_model, "--special", "--text", lines[0]).stdout.split()
+    assert first[0] == "7" and len(first) == lens[0] + 1, first
+    for special, want in ((False, sum(n - 1 for n in lens)), (True, sum(lens))):
+        db = os.path.join(d, f"bos_{special}.sqlite")
+        if os.path.exists(db):
+            os.remove(db)
+        common.run("scan", "--model", bos_model, "--corpus", small, "--db", db, "--quiet",
+                   *(["--special"] if special else []))
+        n_tokens, n_inputs, opts = q(db, "SELECT n_tokens, n_inputs, options FROM runs")[0]
+        assert n_tokens == sum(lens), (special, n_tokens)
+        assert n_inputs == want, (special, n_inputs, want)
+        assert json.loads(opts)["special"] is special
+        common.run("ablate", "--db", db, "--random", "1")
+        n_abl = q(db, "SELECT n_inputs FROM ablations")[0][0]
+        assert n_abl == want - len(lines), (special, n_abl, want)  # the last has no gold
+
+
 def test_sketch_matches_exact():
     d, model, corpus = planted_model()
     db = os.path.join(d, "sketch.sqlite")
