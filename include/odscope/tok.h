@@ -1,9 +1,13 @@
 /* tok.h - tokenizers loaded from Hugging Face files.
  *
- * Supported now: byte-level BPE (GPT-2 style) from tokenizer.json, or from the
- * vocab.json + merges.txt pair. Pre-tokenization runs the tokenizer's regex
- * through PCRE2 (UTF + UCP, JIT where available). Added/special tokens are
- * matched in the raw text before the model, as HF does.
+ * Supported: BPE from tokenizer.json as HF `tokenizers` runs it, byte-level
+ * (GPT-2, GPT-NeoX, Llama-3, Qwen2 style; also from the vocab.json +
+ * merges.txt pair) or SentencePiece-style (Llama-2, Mistral, Gemma: Prepend /
+ * Replace normalizers or a Metaspace pre-tokenizer, byte_fallback to <0xNN>
+ * tokens, unk_token with fuse_unk). Split regexes run through PCRE2 (UTF +
+ * UCP, JIT where available). Added/special tokens are matched before the
+ * model, as HF does (normalized ones in the normalized text). Anything else
+ * is refused with ODS_EUNSUPPORTED naming the JSON key.
  *
  * Ownership: ods_tok_open* return a heap handle freed with ods_tok_free.
  * A handle is not thread-safe (it keeps a word cache); use one per thread.
@@ -38,10 +42,13 @@ int ods_tok_encode(struct ods_tok *tok, const char *text, size_t n, int add_spec
 int ods_tok_n_vocab(const struct ods_tok *tok);
 /* The token's string as written in the vocabulary (e.g. "Ġthe"); NULL if unused id. Borrowed. */
 const char *ods_tok_piece(const struct ods_tok *tok, int32_t id);
-/* The bytes the token stands for (byte-level markers resolved) into buf
- * (not NUL-terminated); returns the length, or -1 for an unused id. */
+/* The bytes the token stands for into buf (not NUL-terminated): byte-level
+ * markers resolved, or for SentencePiece-style pieces the metaspace ("▁") as a
+ * space and "<0xNN>" as the byte NN; added tokens are their content. Returns
+ * the length (buf holds at most cap bytes of it), or -1 for an unused id. */
 int ods_tok_bytes(const struct ods_tok *tok, int32_t id, char *buf, size_t cap);
-/* Short description: "byte-level BPE". */
+/* Short description: "byte-level BPE", "SentencePiece-style BPE" or
+ * "character-level BPE". */
 const char *ods_tok_kind(const struct ods_tok *tok);
 
 #endif

@@ -1,4 +1,11 @@
-/* bpe.c - GPT-2's byte-level alphabet and the BPE merge loop of one word.
+/* bpe.c - GPT-2's byte-level alphabet and the BPE model.
+ *
+ * The initial symbols of a word are HF's (models/bpe/model.rs, merge_word):
+ * byte-level tokenizers have one per byte (the byte's alphabet character);
+ * the others one per character, looked up as is; a character missing from
+ * the vocab becomes its UTF-8 bytes as "<0xNN>" tokens (byte_fallback, when
+ * all of them exist), else the unk token (consecutive ones fused into one
+ * with fuse_unk), else nothing.
  *
  * The merge loop is the one of HF tokenizers (models/bpe/word.rs): every
  * adjacent pair that has a merge goes into a min-heap ordered by (rank,
@@ -190,9 +197,50 @@ static void merge_symbols(struct ods_tok *tok, int32_t n)
 	}
 }
 
-/* BPE of one pre-token, through the word cache; ignore_merges takes a word
- * that is itself in the vocab whole, as HF does. */
-void ods_tok_bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out)
+/* The initial symbols of a character-level word (HF merge_word, byte fallback
+ * and unk included) into tok->sym; returns their number. As in HF, a pending
+ * unk is written only when a character found in the vocab (or the end) comes,
+ * so byte-fallback tokens of a later character may precede it. */
+static int32_t char_symbols(struct ods_tok *tok, const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	int32_t ns = 0;
+	int unk = 0; /* an unk symbol is pending */
+
+	for (size_t i = 0; i < n;) {
+		size_t len = p[i] < 0x80 ? 1 : p[i] < 0xe0 ? 2 : p[i] < 0xf0 ? 3 : 4;
+		int32_t id;
+		int fb;
+
+		if (len > n - i) /* not reached: pieces are valid UTF-8 */
+			len = n - i;
+		id = len == 1 ? tok->byte_id[p[i]] : ods_tok_vocab_find(tok, s + i, len);
+		fb = id < 0 && tok->byte_fallback;
+		for (size_t k = 0; fb && k < len; k++)
+			fb = tok->fallback_id[p[i + k]] >= 0;
+		if (id >= 0) {
+			if (unk)
+				tok->sym[ns++].id = tok->unk_id;
+			unk = 0;
+			tok->sym[ns++].id = id;
+		} else if (fb) {
+			for (size_t k = 0; k < len; k++)
+				tok->sym[ns++].id = tok->fallback_id[p[i + k]];
+		} else if (tok->unk_id >= 0) {
+			if (unk && !tok->fuse_unk)
+				tok->sym[ns++].id = tok->unk_id;
+			unk = 1;
+		} /* else: HF drops a character with no piece and no unk token */
+		i += len;
+	}
+	if (unk)
+		tok->sym[ns++].id = tok->unk_id;
+	return ns;
+}
+
+/* BPE of one word, through the word cache; ignore_merges takes a word that is
+ * itself in the vocab whole, as HF does. */
+static void bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out)
 {
 	uint64_t h = ods_tok_hash(s, n);
 	size_t start = out->n, n_hit;
@@ -205,12 +253,16 @@ void ods_tok_bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_i
 		return;
 	}
 	if (tok->ignore_merges) {
-		size_t len;
+		size_t len = n;
+		const char *w = s;
 		int32_t id;
 
-		grow((void **)&tok->wbuf, &tok->cap_wbuf, 2 * n + 1, 1);
-		len = ods_tok_to_byte_level(s, n, tok->wbuf);
-		id = ods_tok_vocab_find(tok, tok->wbuf, len);
+		if (tok->byte_level) {
+			grow((void **)&tok->wbuf, &tok->cap_wbuf, 2 * n + 1, 1);
+			len = ods_tok_to_byte_level(s, n, tok->wbuf);
+			w = tok->wbuf;
+		}
+		id = ods_tok_vocab_find(tok, w, len);
 		if (id >= 0) {
 			ods_ids_push(out, id);
 			ods_tok_cache_put(&tok->cache, h, s, n, &id, 1);
@@ -218,21 +270,58 @@ void ods_tok_bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_i
 		}
 	}
 	grow((void **)&tok->sym, &tok->cap_sym, n + 1, sizeof *tok->sym);
-	for (size_t i = 0; i < n; i++) {
-		int32_t id = tok->byte_id[(uint8_t)s[i]];
-		if (id < 0)
-			id = tok->unk_id;
-		if (id < 0)
-			continue; /* HF drops a character with no piece and no unk token */
-		tok->sym[ns] = (struct tok_sym){ id, ns - 1, ns + 1, 1 };
-		ns++;
+	if (tok->byte_level) {
+		for (size_t i = 0; i < n; i++) {
+			int32_t id = tok->byte_id[(uint8_t)s[i]];
+			if (id < 0)
+				id = tok->unk_id;
+			if (id >= 0) /* HF drops a character with no piece and no unk token */
+				tok->sym[ns++].id = id;
+		}
+	} else {
+		ns = char_symbols(tok, s, n);
 	}
 	if (ns == 0)
 		return;
+	for (int32_t i = 0; i < ns; i++)
+		tok->sym[i] = (struct tok_sym){ tok->sym[i].id, i - 1, i + 1, 1 };
 	tok->sym[ns - 1].next = -1;
 	if (ns > 1)
 		merge_symbols(tok, ns);
 	for (int32_t i = 0; i >= 0; i = tok->sym[i].next)
 		ods_ids_push(out, tok->sym[i].id);
 	ods_tok_cache_put(&tok->cache, h, s, n, out->v + start, out->n - start);
+}
+
+/* The model on one pre-token (contract in tok_int.h). With word_split the
+ * text is cut before each space_rep that follows another character ("▁a▁▁b"
+ * -> "▁a", "▁▁b"): ods_tok_finish checked that no merge joins across such a
+ * point and that space_rep is a piece, so each word's BPE is the BPE of the
+ * whole, and words hit the cache. */
+void ods_tok_model(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out)
+{
+	const char *rep = tok->space_rep;
+	size_t nr = tok->n_space_rep, start = 0, i = 0;
+
+	if (!tok->word_split) {
+		bpe_word(tok, s, n, out);
+		return;
+	}
+	for (;;) {
+		const char *at = i < n ? memchr(s + i, rep[0], n - i) : NULL;
+		if (!at)
+			break;
+		i = (size_t)(at - s);
+		if (i + nr > n || memcmp(at, rep, nr) != 0) {
+			i++;
+			continue;
+		}
+		if (i > start && !(i >= nr && memcmp(at - nr, rep, nr) == 0)) {
+			bpe_word(tok, s + start, i - start, out);
+			start = i;
+		}
+		i += nr;
+	}
+	if (start < n)
+		bpe_word(tok, s + start, n - start, out);
 }

@@ -168,21 +168,8 @@ static size_t recompose(uint32_t *c, size_t n)
 	return out;
 }
 
-/* Append n bytes to tok->nfc_buf at *o, growing it. */
-static void out_bytes(struct ods_tok *tok, size_t *o, const void *p, size_t n)
-{
-	if (*o + n > tok->cap_nfc) {
-		tok->cap_nfc = tok->cap_nfc ? tok->cap_nfc : 4096;
-		while (tok->cap_nfc < *o + n)
-			tok->cap_nfc *= 2;
-		tok->nfc_buf = ods_xrealloc(tok->nfc_buf, tok->cap_nfc);
-	}
-	memcpy(tok->nfc_buf + *o, p, n);
-	*o += n;
-}
-
-/* NFC of one region s[0..n) appended at *o. */
-static void nfc_region(struct ods_tok *tok, size_t *o, const char *s, size_t n)
+/* NFC of one region s[0..n) appended to out. */
+static void nfc_region(struct ods_tok *tok, struct tok_buf *out, const char *s, size_t n)
 {
 	size_t m = decompose(tok, s, n);
 
@@ -212,7 +199,7 @@ static void nfc_region(struct ods_tok *tok, size_t *o, const char *s, size_t n)
 			b[3] = (uint8_t)(0x80 | (cp & 0x3f));
 			k = 4;
 		}
-		out_bytes(tok, o, b, k);
+		ods_tok_buf_put(out, b, k);
 	}
 }
 
@@ -221,15 +208,16 @@ static void nfc_region(struct ods_tok *tok, size_t *o, const char *s, size_t n)
  * text splits before each of them into independent pieces: only a run of code
  * points >= U+0300 (lead byte >= 0xCC), with the code point before it, needs
  * the full algorithm; the rest is copied. */
-long ods_tok_nfc(struct ods_tok *tok, const char *s, size_t n)
+long ods_tok_nfc(struct ods_tok *tok, const char *s, size_t n, struct tok_buf *out)
 {
 	const uint8_t *p = (const uint8_t *)s;
-	size_t i = 0, done = 0, o = 0;
+	size_t i = 0, done = 0;
 
 	while (i < n && p[i] < 0xcc)
 		i++;
 	if (i == n)
 		return -1; /* no code point >= U+0300: already NFC */
+	out->n = 0;
 	while (i < n) {
 		size_t start = i, end = i;
 
@@ -244,12 +232,12 @@ long ods_tok_nfc(struct ods_tok *tok, const char *s, size_t n)
 			while (end < n && (p[end] & 0xc0) == 0x80)
 				end++;
 		}
-		out_bytes(tok, &o, s + done, start - done);
-		nfc_region(tok, &o, s + start, end - start);
+		ods_tok_buf_put(out, s + done, start - done);
+		nfc_region(tok, out, s + start, end - start);
 		done = i = end;
 		while (i < n && p[i] < 0xcc)
 			i++;
 	}
-	out_bytes(tok, &o, s + done, n - done);
-	return (long)o;
+	ods_tok_buf_put(out, s + done, n - done);
+	return (long)out->n;
 }

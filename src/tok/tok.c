@@ -2,21 +2,24 @@
  * pipeline, which follows HF tokenizers step by step:
  *
  *   text -> added tokens with normalized=false split out (leftmost-longest)
- *        -> each gap normalized (NFC or nothing)
+ *        -> each gap normalized (norm.c: NFC, Prepend, Replace steps)
  *        -> added tokens with normalized=true split out of it
- *        -> each gap through the pre-tokenizer stages (Split regexes, then
- *           ByteLevel: prefix space, GPT-2 regex)
- *        -> each piece through byte-level BPE (bpe.c)
+ *        -> each gap through the pre-tokenizer stages (Split, Metaspace,
+ *           ByteLevel: a rewrite, then a split)
+ *        -> each piece through the BPE model (bpe.c)
  *
- * Every regex split is HF's "Isolated" behaviour: matches and the gaps
- * between them are the pieces, empty pieces are dropped.
+ * A split turns the matches of its regex and the gaps between them into
+ * pieces by HF's SplitDelimiterBehavior; empty pieces are dropped. Each piece
+ * carries whether it starts at offset 0 of the original text (HF's
+ * offsets_original().0 == 0), which Metaspace's prepend_scheme "first" asks.
  */
 #include "tok/tok_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int encode_level(struct ods_tok *tok, int level, const char *s, size_t n,
+static int encode_level(struct ods_tok *tok, int level, const char *s, size_t n, int at0,
 			struct ods_ids *out, struct ods_err *err);
 
 static struct ods_tok *tok_new(const char *path)
@@ -26,7 +29,7 @@ static struct ods_tok *tok_new(const char *path)
 	tok->path = ods_xstrdup(path);
 	tok->unk_id = -1;
 	for (int b = 0; b < 256; b++)
-		tok->byte_id[b] = -1;
+		tok->byte_id[b] = tok->fallback_id[b] = -1;
 	return tok;
 }
 
@@ -100,8 +103,10 @@ void ods_tok_free(struct ods_tok *tok)
 	pcre2_match_context_free(tok->mctx);
 	if (tok->jit_stack)
 		pcre2_jit_stack_free(tok->jit_stack);
-	for (int i = 0; i < tok->n_added; i++)
+	for (int i = 0; i < tok->n_added; i++) {
 		free(tok->added[i].content);
+		free(tok->added[i].match);
+	}
 	free(tok->added);
 	free(tok->added_raw.idx);
 	free(tok->added_norm.idx);
@@ -118,7 +123,7 @@ void ods_tok_free(struct ods_tok *tok)
 	free(tok->sym);
 	free(tok->heap);
 	free(tok->wbuf);
-	free(tok->nfc_buf);
+	ods_tok_norm_release(tok);
 	free(tok->cp_buf);
 	free(tok->pre_ids);
 	free(tok->post_ids);
@@ -228,8 +233,8 @@ static void added_set_build(struct ods_tok *tok, struct tok_added_set *set, int 
 
 	set->n = 0;
 	for (int i = 0; i < tok->n_added; i++)
-		if (tok->added[i].len && !tok->added[i].normalized == !norm) {
-			count[(uint8_t)tok->added[i].content[0]]++;
+		if (tok->added[i].n_match && !tok->added[i].normalized == !norm) {
+			count[(uint8_t)tok->added[i].match[0]]++;
 			set->n++;
 		}
 	set->idx = ods_xmalloc(((size_t)set->n + 1) * sizeof *set->idx);
@@ -241,17 +246,80 @@ static void added_set_build(struct ods_tok *tok, struct tok_added_set *set, int 
 	for (int i = 0; i < tok->n_added; i++) {
 		const struct tok_added *a = &tok->added[i];
 		int b, j;
-		if (!a->len || !a->normalized != !norm)
+		if (!a->n_match || !a->normalized != !norm)
 			continue;
-		b = (uint8_t)a->content[0];
+		b = (uint8_t)a->match[0];
 		/* insertion keeping longest first (stable for equal lengths) */
 		j = fill[b]++;
-		while (j > set->first[b] && tok->added[set->idx[j - 1]].len < a->len) {
+		while (j > set->first[b] && tok->added[set->idx[j - 1]].n_match < a->n_match) {
 			set->idx[j] = set->idx[j - 1];
 			j--;
 		}
 		set->idx[j] = i;
 	}
+}
+
+/* The bytes a model piece stands for, into out (capacity >= n); returns the
+ * length. Byte-level pieces decode through the byte alphabet; otherwise
+ * "<0xNN>" is the byte NN (byte_fallback, as HF's ByteFallback decoder reads
+ * it) and each space_rep is a space. */
+static size_t piece_bytes(const struct ods_tok *tok, const char *s, size_t n, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *h1, *h2;
+	size_t o = 0, nr = tok->n_space_rep;
+
+	if (tok->byte_level)
+		return ods_tok_from_byte_level(s, n, out);
+	if (tok->byte_fallback && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && s[3] &&
+	    s[4] && (h1 = strchr(hex, s[3] | 0x20)) && (h2 = strchr(hex, s[4] | 0x20))) {
+		out[0] = (char)((h1 - hex) << 4 | (h2 - hex));
+		return 1;
+	}
+	for (size_t i = 0; i < n;) {
+		if (nr && i + nr <= n && !memcmp(s + i, tok->space_rep, nr)) {
+			out[o++] = ' ';
+			i += nr;
+		} else {
+			out[o++] = s[i++];
+		}
+	}
+	return o;
+}
+
+/* May the model cut words before each space_rep that follows another
+ * character? Only when no merge joins a piece that is not all space_rep to a
+ * piece starting with space_rep (then no merge ever crosses such a point),
+ * space_rep is itself a piece (so a pending unk ends there, as HF's does),
+ * and ignore_merges is off (it looks at whole pre-tokens). */
+static int can_word_split(const struct ods_tok *tok)
+{
+	const char *rep = tok->space_rep;
+	size_t nr = tok->n_space_rep;
+
+	if (tok->byte_level || !nr || tok->ignore_merges || ods_tok_vocab_find(tok, rep, nr) < 0)
+		return 0;
+	for (size_t i = 0; i < tok->merges.cap; i++) {
+		const struct tok_merge_slot *m = &tok->merges.slot[i];
+		int32_t l, r;
+		const char *pl;
+		size_t nl;
+		int all_rep = 1;
+
+		if (m->key == UINT64_MAX)
+			continue;
+		l = (int32_t)(m->key >> 32);
+		r = (int32_t)(m->key & 0xffffffffu);
+		if (tok->piece_len[r] < nr || memcmp(tok->pieces + tok->piece_off[r], rep, nr) != 0)
+			continue;
+		pl = tok->pieces + tok->piece_off[l];
+		nl = tok->piece_len[l];
+		for (size_t k = 0; k < nl && all_rep; k += nr)
+			all_rep = k + nr <= nl && !memcmp(pl + k, rep, nr);
+		if (!all_rep || nl == 0)
+			return 0;
+	}
+	return 1;
 }
 
 /* Derived tables once vocab, merges and added tokens are in (contract in tok_int.h). */
@@ -261,22 +329,28 @@ int ods_tok_finish(struct ods_tok *tok, struct ods_err *err)
 	int need_word = 0;
 
 	for (int b = 0; b < 256; b++) {
-		char c = (char)b, buf[4];
-		size_t len = ods_tok_to_byte_level(&c, 1, buf);
-		tok->byte_id[b] = ods_tok_vocab_find(tok, buf, len);
+		char c = (char)b, buf[8];
+		size_t len = tok->byte_level ? ods_tok_to_byte_level(&c, 1, buf) : 1;
+		if (!tok->byte_level)
+			buf[0] = c;
+		tok->byte_id[b] = tok->byte_level || b < 0x80 ? ods_tok_vocab_find(tok, buf, len) : -1;
+		if (tok->byte_fallback) {
+			snprintf(buf, sizeof buf, "<0x%02X>", (unsigned)b);
+			tok->fallback_id[b] = ods_tok_vocab_find(tok, buf, 6);
+		}
 	}
 	for (int i = 0; i < tok->n_added; i++) {
 		struct tok_added *a = &tok->added[i];
-		if (a->normalized && tok->normalizer == TOK_NORM_NFC) {
-			long len = ods_tok_nfc(tok, a->content, a->len);
-			if (len >= 0) {
-				free(a->content);
-				a->content = ods_xmalloc((size_t)len + 1);
-				memcpy(a->content, tok->nfc_buf, (size_t)len);
-				a->content[len] = 0;
-				a->len = (size_t)len;
-			}
-		}
+		const char *m = a->content;
+		size_t len = a->len;
+
+		/* normalized tokens are matched in normalized text: normalize them too */
+		if (a->normalized)
+			m = ods_tok_normalize(tok, a->content, a->len, &len);
+		a->match = ods_xmalloc(len + 1);
+		memcpy(a->match, m, len);
+		a->match[len] = 0;
+		a->n_match = len;
 		tok->is_added[a->id] = i + 1;
 		need_word |= a->single_word;
 	}
@@ -295,6 +369,7 @@ int ods_tok_finish(struct ods_tok *tok, struct ods_err *err)
 		if (!tok->word_md)
 			ods_die_oom(64);
 	}
+	tok->word_split = can_word_split(tok);
 
 	/* raw bytes of every id: added tokens stand for their content */
 	tok->bytes_off = ods_xmalloc(((size_t)tok->n_vocab + 1) * sizeof *tok->bytes_off);
@@ -315,8 +390,8 @@ int ods_tok_finish(struct ods_tok *tok, struct ods_err *err)
 			memcpy(tok->bytes + tok->n_bytes, a->content, a->len);
 			len = a->len;
 		} else {
-			len = ods_tok_from_byte_level(tok->pieces + tok->piece_off[id],
-						      tok->piece_len[id], tok->bytes + tok->n_bytes);
+			len = piece_bytes(tok, tok->pieces + tok->piece_off[id], tok->piece_len[id],
+					  tok->bytes + tok->n_bytes);
 		}
 		tok->bytes_off[id] = (uint32_t)tok->n_bytes;
 		tok->bytes_len[id] = (uint32_t)len;
@@ -373,34 +448,146 @@ static int word_at(struct ods_tok *tok, const char *s, size_t n, size_t i)
 			   NULL) > 0;
 }
 
-/* Pre-tokenizer stage i over s[0..n), then BPE of the final pieces. */
-static int pretok(struct ods_tok *tok, int i, const char *s, size_t n, struct ods_ids *out,
-		  struct ods_err *err)
+static int pretok(struct ods_tok *tok, int i, const char *s, size_t n, int at0,
+		  struct ods_ids *out, struct ods_err *err);
+
+/* The pieces of one split, combined from its items (gaps and matches) by the
+ * stage's behavior; the pending piece goes to the next stage when the next
+ * item cannot join it. */
+struct split_state {
+	struct ods_tok *tok;
+	int next, at0;
+	const char *s;
+	struct ods_ids *out;
+	struct ods_err *err;
+	size_t a, b;    /* the pending piece s[a..b) */
+	int have, match; /* a piece is pending; the last item was a match */
+};
+
+static int split_flush(struct split_state *p)
+{
+	if (!p->have)
+		return 0;
+	p->have = 0;
+	return pretok(p->tok, p->next, p->s + p->a, p->b - p->a, p->at0 && p->a == 0, p->out,
+		      p->err);
+}
+
+/* One item s[a..b) of a split, in text order (HF NormalizedString::split:
+ * the fold of each SplitDelimiterBehavior, written forwards). */
+static int split_item(struct split_state *p, int behavior, size_t a, size_t b, int match)
+{
+	int rc;
+
+	switch (behavior) {
+	case TOK_SPLIT_REMOVED:
+		if (match)
+			return 0;
+		break;
+	case TOK_SPLIT_MERGED_PREV: /* a match ends the gap before it */
+		if (match && p->have && !p->match) {
+			p->b = b;
+			p->match = 1;
+			return 0;
+		}
+		break;
+	case TOK_SPLIT_MERGED_NEXT: /* a gap ends the match before it */
+		if (!match && p->have && p->match) {
+			p->b = b;
+			p->match = 0;
+			return 0;
+		}
+		break;
+	case TOK_SPLIT_CONTIGUOUS: /* adjacent matches are one piece */
+		if (match && p->have && p->match) {
+			p->b = b;
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	if ((rc = split_flush(p)))
+		return rc;
+	p->a = a;
+	p->b = b;
+	p->have = 1;
+	p->match = match;
+	return 0;
+}
+
+/* A stage's rewrite of s[0..n) into its buffer: Metaspace (' ' -> rep, rep
+ * first per prepend_scheme) or ByteLevel's prefix space. Returns the new
+ * length; *s points at the result (unchanged when nothing applies). */
+static size_t stage_rewrite(struct tok_stage *st, const char **s, size_t n, int at0)
+{
+	const char *rep = st->rep, *p = *s;
+	size_t nr = st->n_rep, o = 0;
+	int starts;
+
+	if (st->add_prefix_space) {
+		if (p[0] == ' ')
+			return n;
+		rep = " ";
+		nr = 1;
+		starts = 0;
+	} else if (st->metaspace) {
+		starts = p[0] == ' ' || (n >= nr && memcmp(p, rep, nr) == 0);
+		if (!memchr(p, ' ', n) &&
+		    (starts || st->prepend == TOK_PREPEND_NEVER ||
+		     (st->prepend == TOK_PREPEND_FIRST && !at0)))
+			return n;
+	} else {
+		return n;
+	}
+	if (st->cap_buf < nr * (n + 1)) {
+		st->cap_buf = 2 * nr * (n + 1);
+		free(st->buf);
+		st->buf = ods_xmalloc(st->cap_buf);
+	}
+	if (!starts && (st->add_prefix_space || st->prepend == TOK_PREPEND_ALWAYS ||
+			(st->prepend == TOK_PREPEND_FIRST && at0))) {
+		memcpy(st->buf, rep, nr);
+		o = nr;
+	}
+	if (st->add_prefix_space) {
+		memcpy(st->buf + o, p, n);
+		o += n;
+	} else {
+		for (size_t k = 0; k < n; k++) {
+			if (p[k] == ' ') {
+				memcpy(st->buf + o, rep, nr);
+				o += nr;
+			} else {
+				st->buf[o++] = p[k];
+			}
+		}
+	}
+	*s = st->buf;
+	return o;
+}
+
+/* Pre-tokenizer stage i over s[0..n) (at0: it starts at offset 0 of the
+ * text), then the model on the final pieces. */
+static int pretok(struct ods_tok *tok, int i, const char *s, size_t n, int at0,
+		  struct ods_ids *out, struct ods_err *err)
 {
 	struct tok_stage *st;
+	struct split_state sp;
 	size_t off = 0, prev = 0;
 	int rc;
 
 	if (n == 0)
 		return 0;
 	if (i == tok->n_stages) {
-		ods_tok_bpe_word(tok, s, n, out);
+		ods_tok_model(tok, s, n, out);
 		return 0;
 	}
 	st = &tok->stage[i];
-	if (st->add_prefix_space && s[0] != ' ') {
-		if (st->cap_buf < n + 1) {
-			st->cap_buf = 2 * (n + 1);
-			free(st->buf);
-			st->buf = ods_xmalloc(st->cap_buf);
-		}
-		st->buf[0] = ' ';
-		memcpy(st->buf + 1, s, n);
-		s = st->buf;
-		n++;
-	}
+	n = stage_rewrite(st, &s, n, at0);
 	if (!st->re)
-		return pretok(tok, i + 1, s, n, out, err);
+		return pretok(tok, i + 1, s, n, at0, out, err);
+	sp = (struct split_state){ tok, i + 1, at0, s, out, err, 0, 0, 0, 0 };
 	while (off < n) {
 		PCRE2_SIZE *ov;
 		size_t ms, me;
@@ -425,27 +612,27 @@ static int pretok(struct ods_tok *tok, int i, const char *s, size_t n, struct od
 				off++;
 			continue;
 		}
-		if (ms > prev && (rc = pretok(tok, i + 1, s + prev, ms - prev, out, err)))
+		if (ms > prev && (rc = split_item(&sp, st->behavior, prev, ms, 0)))
 			return rc;
-		if ((rc = pretok(tok, i + 1, s + ms, me - ms, out, err)))
+		if ((rc = split_item(&sp, st->behavior, ms, me, 1)))
 			return rc;
 		prev = off = me;
 	}
-	if (prev < n)
-		return pretok(tok, i + 1, s + prev, n - prev, out, err);
-	return 0;
+	if (prev < n && (rc = split_item(&sp, st->behavior, prev, n, 0)))
+		return rc;
+	return split_flush(&sp);
 }
 
 /* Split s on the added tokens of the level's set (HF AddedVocabulary::find_matches:
  * leftmost-longest, single_word, lstrip, rstrip); the gaps go to the next level. */
 static int split_added(struct ods_tok *tok, const struct tok_added_set *set, int next,
-		       const char *s, size_t n, struct ods_ids *out, struct ods_err *err)
+		       const char *s, size_t n, int at0, struct ods_ids *out, struct ods_err *err)
 {
 	size_t i = 0, gap = 0, len;
 	int rc;
 
 	if (set->n == 0)
-		return encode_level(tok, next, s, n, out, err);
+		return encode_level(tok, next, s, n, at0, out, err);
 	while (i < n) {
 		int b = (uint8_t)s[i], k;
 		const struct tok_added *a = NULL;
@@ -453,7 +640,7 @@ static int split_added(struct ods_tok *tok, const struct tok_added_set *set, int
 
 		for (k = set->first[b]; k < set->first[b + 1]; k++) {
 			const struct tok_added *c = &tok->added[set->idx[k]];
-			if (c->len <= n - i && memcmp(s + i, c->content, c->len) == 0) {
+			if (c->n_match <= n - i && memcmp(s + i, c->match, c->n_match) == 0) {
 				a = c;
 				break;
 			}
@@ -463,7 +650,7 @@ static int split_added(struct ods_tok *tok, const struct tok_added_set *set, int
 			continue;
 		}
 		ms = i;
-		me = i + a->len;
+		me = i + a->n_match;
 		if (a->single_word && ((ms > 0 && word_at(tok, s, n, cp_before(s, ms))) ||
 				       (me < n && word_at(tok, s, n, me)))) {
 			i = me; /* the matcher goes on after the match, as aho-corasick does */
@@ -479,36 +666,32 @@ static int split_added(struct ods_tok *tok, const struct tok_added_set *set, int
 		if (a->rstrip)
 			while (me < n && is_ws(cp_at(s, me, &len)))
 				me += len;
-		if (ms > gap && (rc = encode_level(tok, next, s + gap, ms - gap, out, err)))
+		if (ms > gap &&
+		    (rc = encode_level(tok, next, s + gap, ms - gap, at0 && gap == 0, out, err)))
 			return rc;
 		ods_ids_push(out, a->id);
 		gap = i = me;
 	}
 	if (gap < n)
-		return encode_level(tok, next, s + gap, n - gap, out, err);
+		return encode_level(tok, next, s + gap, n - gap, at0 && gap == 0, out, err);
 	return 0;
 }
 
-/* Levels: 0 raw added tokens, 1 normalize, 2 normalized added tokens, 3 pre-tokenize. */
-static int encode_level(struct ods_tok *tok, int level, const char *s, size_t n,
+/* Levels: 0 raw added tokens, 1 normalize, 2 normalized added tokens, 3 pre-tokenize;
+ * at0: s starts at offset 0 of the text. */
+static int encode_level(struct ods_tok *tok, int level, const char *s, size_t n, int at0,
 			struct ods_ids *out, struct ods_err *err)
 {
 	switch (level) {
 	case 0:
-		return split_added(tok, &tok->added_raw, 1, s, n, out, err);
+		return split_added(tok, &tok->added_raw, 1, s, n, at0, out, err);
 	case 1:
-		if (tok->normalizer == TOK_NORM_NFC) {
-			long len = ods_tok_nfc(tok, s, n);
-			if (len >= 0) {
-				s = tok->nfc_buf;
-				n = (size_t)len;
-			}
-		}
-		return encode_level(tok, 2, s, n, out, err);
+		s = ods_tok_normalize(tok, s, n, &n);
+		return encode_level(tok, 2, s, n, at0, out, err);
 	case 2:
-		return split_added(tok, &tok->added_norm, 3, s, n, out, err);
+		return split_added(tok, &tok->added_norm, 3, s, n, at0, out, err);
 	default:
-		return pretok(tok, 0, s, n, out, err);
+		return pretok(tok, 0, s, n, at0, out, err);
 	}
 }
 
@@ -524,7 +707,7 @@ int ods_tok_encode(struct ods_tok *tok, const char *text, size_t n, int add_spec
 	if (add_special)
 		for (int i = 0; i < tok->n_pre; i++)
 			ods_ids_push(out, tok->pre_ids[i]);
-	rc = encode_level(tok, 0, text, n, out, err);
+	rc = encode_level(tok, 0, text, n, 1, out, err);
 	if (rc) {
 		out->n = start;
 		return rc;
@@ -563,9 +746,13 @@ int ods_tok_bytes(const struct ods_tok *tok, int32_t id, char *buf, size_t cap)
 	return (int)len;
 }
 
-/* "byte-level BPE". */
+/* "byte-level BPE", "SentencePiece-style BPE" (characters, with byte fallback
+ * or a metaspace), or "character-level BPE". */
 const char *ods_tok_kind(const struct ods_tok *tok)
 {
-	(void)tok;
-	return "byte-level BPE";
+	if (tok->byte_level)
+		return "byte-level BPE";
+	if (tok->byte_fallback || tok->n_space_rep)
+		return "SentencePiece-style BPE";
+	return "character-level BPE";
 }

@@ -4,8 +4,17 @@
  *   tok.c       public API: open/free, the encode pipeline, piece/bytes lookups
  *   tok_load.c  tokenizer.json (cJSON) and vocab.json + merges.txt loaders
  *   tok_map.c   hash maps: piece -> id, (left, right) -> merge, word cache
- *   bpe.c       byte-level alphabet and the BPE merge loop of one word
+ *   bpe.c       byte-level alphabet, the BPE model: initial symbols (bytes, or
+ *               characters with byte fallback / unk), the merge loop of one word
+ *   norm.c      the normalizer steps (NFC, Prepend, Replace) in sequence
  *   nfc.c       NFC normalization; nfc_data.c its generated Unicode tables
+ *
+ * Two kinds of model input, as in HF: with a ByteLevel pre-tokenizer
+ * (byte_level) every byte is one symbol of the GPT-2 byte alphabet; without it
+ * every character is looked up as is (SentencePiece-style files spell spaces
+ * as the metaspace U+2581 "▁", written by a Replace normalizer or a Metaspace
+ * pre-tokenizer), unknown characters going to <0xNN> byte tokens
+ * (byte_fallback) or to the unk token.
  *
  * Ownership: everything reachable from struct ods_tok is owned by it and
  * released by ods_tok_free. cJSON trees never leave tok_load.c.
@@ -24,6 +33,8 @@
 
 /* Most pre-tokenizer stages (Split... + ByteLevel) we accept in a Sequence. */
 #define TOK_MAX_STAGES 4
+/* Most normalizer steps (a Sequence, flattened). */
+#define TOK_MAX_NORMS 8
 
 /* 64-bit FNV-1a of a byte string (inline: on the hot path of every word). */
 static inline uint64_t ods_tok_hash(const void *data, size_t len)
@@ -73,11 +84,20 @@ struct tok_cache {
 	size_t n_idv, cap_idv;
 };
 
+/* A growable byte buffer (encode scratch). */
+struct tok_buf {
+	char *p;
+	size_t n, cap;
+};
+
 /* One added token (tokenizer.json "added_tokens"). */
 struct tok_added {
 	int32_t id;
-	char *content; /* NUL-terminated, owned */
+	char *content; /* NUL-terminated, owned: the token as declared (its bytes) */
 	size_t len;
+	char *match;   /* owned: what is matched in the text; for normalized tokens the
+			* content through the normalizer, as HF's AddedVocabulary does */
+	size_t n_match;
 	int special, lstrip, rstrip, normalized, single_word;
 };
 
@@ -89,15 +109,44 @@ struct tok_added_set {
 	int n;
 };
 
-/* One pre-tokenizer stage: an optional "Isolated" regex split, then for the
- * ByteLevel stage an optional prefix space (added before its regex runs). */
+/* HF SplitDelimiterBehavior: what a split does with its matches. */
+enum {
+	TOK_SPLIT_ISOLATED = 0, /* matches and gaps are pieces */
+	TOK_SPLIT_REMOVED,      /* gaps only */
+	TOK_SPLIT_MERGED_PREV,  /* a match joins the gap before it */
+	TOK_SPLIT_MERGED_NEXT,  /* a match joins the gap after it */
+	TOK_SPLIT_CONTIGUOUS,   /* adjacent matches form one piece */
+};
+/* Metaspace prepend_scheme. */
+enum { TOK_PREPEND_NEVER = 0, TOK_PREPEND_ALWAYS, TOK_PREPEND_FIRST };
+
+/* One pre-tokenizer stage: a rewrite of the piece, then an optional split.
+ *   Split      no rewrite; split by `re` with `behavior`
+ *   ByteLevel  add_prefix_space: " " before a piece not starting with one;
+ *              split by the GPT-2 regex (Isolated) unless use_regex is false
+ *   Metaspace  ' ' -> rep, then rep before the piece unless it starts with
+ *              one, per `prepend` (FIRST: only the piece at offset 0 of the
+ *              text); split true: split by rep, MergedWithNext */
 struct tok_stage {
 	pcre2_code *re;          /* NULL: no split at this stage */
 	pcre2_match_data *md;
 	int jit;                 /* pcre2_jit_compile succeeded */
+	int behavior;            /* TOK_SPLIT_* */
 	int add_prefix_space;
-	char *buf;               /* scratch for " " + piece */
+	int metaspace;
+	int prepend;             /* TOK_PREPEND_* (metaspace) */
+	char rep[8];             /* metaspace: the replacement character */
+	size_t n_rep;
+	char *buf;               /* scratch for the rewritten piece */
 	size_t cap_buf;
+};
+
+/* One normalizer step. */
+enum { TOK_NORM_NFC = 1, TOK_NORM_PREPEND, TOK_NORM_REPLACE };
+struct tok_norm {
+	int kind;
+	char *pat, *rep; /* owned. Replace: literal pattern -> rep; Prepend: rep */
+	size_t n_pat, n_rep;
 };
 
 struct tok_sym {
@@ -109,7 +158,6 @@ struct tok_heap_ent {
 	int32_t rank, pos, id;
 };
 
-enum { TOK_NORM_NONE = 0, TOK_NORM_NFC = 1 };
 
 struct ods_tok {
 	char *path; /* the file it came from, for messages */
@@ -128,9 +176,17 @@ struct ods_tok {
 
 	/* model */
 	struct tok_pairmap merges;
-	int32_t byte_id[256]; /* id of the one-byte piece of each byte, -1 if absent */
+	int byte_level;       /* a ByteLevel pre-tokenizer: symbols are bytes */
+	int32_t byte_id[256]; /* byte_level: id of each byte's piece; else id of each ASCII
+			       * character's piece (bytes >= 0x80 unused); -1 if absent */
 	int32_t unk_id;       /* -1: none */
 	int ignore_merges;
+	int byte_fallback, fuse_unk;
+	int32_t fallback_id[256]; /* byte_fallback: id of "<0xNN>" per byte, -1 if absent */
+	char space_rep[8];        /* what pieces write for ' ' (metaspace); "" if none */
+	size_t n_space_rep;
+	int word_split; /* the model may cut its input before each space_rep that follows
+			 * another character (no merge crosses such a point; see finish) */
 
 	/* added tokens; raw set matched before normalization, norm set after */
 	struct tok_added *added;
@@ -139,7 +195,8 @@ struct ods_tok {
 	int32_t *is_added; /* (n_vocab) index into added + 1, 0 if not an added token */
 
 	/* normalizer and pre-tokenizer */
-	int normalizer;
+	struct tok_norm norm[TOK_MAX_NORMS];
+	int n_norm;
 	struct tok_stage stage[TOK_MAX_STAGES];
 	int n_stages;
 	pcre2_match_context *mctx;
@@ -158,9 +215,8 @@ struct ods_tok {
 	size_t cap_sym, cap_heap;
 	char *wbuf; /* byte-level form of a word (ignore_merges lookups) */
 	size_t cap_wbuf;
-	char *nfc_buf; /* normalized text */
-	size_t cap_nfc;
-	uint32_t *cp_buf; /* code points during NFC */
+	struct tok_buf nbuf[2]; /* normalizer steps write to these in turn */
+	uint32_t *cp_buf;       /* code points during NFC */
 	size_t cap_cp;
 };
 
@@ -201,8 +257,9 @@ size_t ods_tok_to_byte_level(const char *s, size_t n, char *out);
 /* Decode a byte-level piece back to raw bytes into out (capacity >= n); returns the length.
  * Characters outside the byte alphabet are copied as their UTF-8. */
 size_t ods_tok_from_byte_level(const char *s, size_t n, char *out);
-/* BPE of one pre-token (raw bytes), appending ids to out (uses the cache). */
-void ods_tok_bpe_word(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out);
+/* The model on one pre-token (its text after the pre-tokenizer), appending ids
+ * to out: BPE per word (word_split), through the word cache. */
+void ods_tok_model(struct ods_tok *tok, const char *s, size_t n, struct ods_ids *out);
 
 /* ---- tok_load.c ---- */
 
@@ -226,12 +283,23 @@ void ods_tok_set_piece(struct ods_tok *tok, int32_t id, const char *s, size_t n)
 /* After vocab, merges and added tokens are in: byte ids, decoded bytes, added-token sets. */
 int ods_tok_finish(struct ods_tok *tok, struct ods_err *err);
 
+/* ---- norm.c ---- */
+
+/* s[0..n) (valid UTF-8) through the normalizer steps; returns the normalized
+ * text, s itself when no step changed it, else one of tok->nbuf (valid until
+ * the next call), with its length in *len. */
+const char *ods_tok_normalize(struct ods_tok *tok, const char *s, size_t n, size_t *len);
+/* Append n bytes to b, growing it. */
+void ods_tok_buf_put(struct tok_buf *b, const void *p, size_t n);
+/* Free the steps' strings and the buffers. */
+void ods_tok_norm_release(struct ods_tok *tok);
+
 /* ---- nfc.c ---- */
 
-/* NFC of s[0..n) (valid UTF-8) into *buf (grown as needed); returns the new
- * length. Returns -1 when s is already in NFC for sure (fast path: no code
- * point >= U+0300), in which case buf is untouched. */
-long ods_tok_nfc(struct ods_tok *tok, const char *s, size_t n);
+/* NFC of s[0..n) (valid UTF-8) into out (reset, grown as needed); returns the
+ * new length. Returns -1 when s is already in NFC for sure (fast path: no code
+ * point >= U+0300), in which case out is untouched. */
+long ods_tok_nfc(struct ods_tok *tok, const char *s, size_t n, struct tok_buf *out);
 
 /* Generated tables (nfc_data.c). */
 struct tok_nfc_decomp {

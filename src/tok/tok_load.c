@@ -5,13 +5,19 @@
  * Accepted tokenizer.json (anything else is refused with ODS_EUNSUPPORTED
  * naming the file and the JSON key):
  *   model          type "BPE", vocab, merges ("a b" strings or [a, b] arrays),
- *                  unk_token, ignore_merges; dropout null/0, no
- *                  continuing_subword_prefix / end_of_word_suffix, no byte_fallback
+ *                  unk_token (a piece of the vocab), ignore_merges,
+ *                  byte_fallback, fuse_unk; dropout null/0, no
+ *                  continuing_subword_prefix / end_of_word_suffix
  *   added_tokens   id, content, special, lstrip, rstrip, normalized, single_word
- *   normalizer     null, NFC, or a Sequence of those
- *   pre_tokenizer  ByteLevel (add_prefix_space, use_regex), or a Sequence of
- *                  Split (Regex or String pattern, behavior Isolated, invert
- *                  false) stages ending with ByteLevel
+ *   normalizer     null, NFC, Prepend, Replace (String pattern), or a Sequence
+ *                  of those
+ *   pre_tokenizer  null, ByteLevel (add_prefix_space, use_regex), Metaspace
+ *                  (replacement, prepend_scheme or the older add_prefix_space,
+ *                  split), Split (Regex or String pattern, any behavior,
+ *                  invert false), or a Sequence of those with ByteLevel last.
+ *                  With ByteLevel the model works on bytes (GPT-2 style),
+ *                  without it on characters (SentencePiece style: Llama-2,
+ *                  Mistral, Gemma)
  *   post_processor null, ByteLevel, TemplateProcessing ("single"),
  *                  RobertaProcessing, BertProcessing, or a Sequence of those
  *   truncation, padding and decoder are ignored (they do not change the ids
@@ -210,11 +216,9 @@ static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 	if (!is_null(v) && !(cJSON_IsString(v) && !v->valuestring[0]))
 		return ods_err_set(r->err, ODS_EUNSUPPORTED,
 				   "%s: model.end_of_word_suffix is not supported", r->path);
-	if (cJSON_IsTrue(get(model, "byte_fallback")))
-		return ods_err_set(r->err, ODS_EUNSUPPORTED,
-				   "%s: model.byte_fallback is not supported (SentencePiece-style BPE)",
-				   r->path);
-	if ((rc = get_bool(r, model, "ignore_merges", "model", &r->tok->ignore_merges)))
+	if ((rc = get_bool(r, model, "ignore_merges", "model", &r->tok->ignore_merges)) ||
+	    (rc = get_bool(r, model, "byte_fallback", "model", &r->tok->byte_fallback)) ||
+	    (rc = get_bool(r, model, "fuse_unk", "model", &r->tok->fuse_unk)))
 		return rc;
 	if (!vocab)
 		return ods_err_set(r->err, ODS_EFORMAT, "%s: missing key 'model.vocab'", r->path);
@@ -243,8 +247,17 @@ static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 	if ((rc = load_merges_json(r, get(model, "merges"))))
 		return rc;
 	v = get(model, "unk_token");
-	if (cJSON_IsString(v))
+	if (!is_null(v) && !cJSON_IsString(v))
+		return ods_err_set(r->err, ODS_EFORMAT, "%s: model.unk_token must be a string or null",
+				   r->path);
+	if (cJSON_IsString(v)) {
+		/* HF would fail at the first unknown character: refuse it up front */
 		r->tok->unk_id = ods_tok_vocab_find(r->tok, v->valuestring, strlen(v->valuestring));
+		if (r->tok->unk_id < 0)
+			return ods_err_set(r->err, ODS_EFORMAT,
+					   "%s: model.unk_token '%s' is not in model.vocab", r->path,
+					   v->valuestring);
+	}
 
 	/* The ids of added tokens are HF's (AddedVocabulary::add_tokens), not the
 	 * "id" keys, which agree in every file HF wrote: a content already known
@@ -289,34 +302,94 @@ static int load_model(struct jr *r, const cJSON *model, const cJSON *added)
 	return 0;
 }
 
+/* The String pattern {"String": s} of key into *out (Regex patterns are refused). */
+static int string_pattern(struct jr *r, const cJSON *pat, const char *key, const char **out)
+{
+	const cJSON *str = get(pat, "String");
+
+	if (cJSON_IsString(str)) {
+		*out = str->valuestring;
+		return 0;
+	}
+	if (get(pat, "Regex"))
+		return ods_err_set(r->err, ODS_EUNSUPPORTED,
+				   "%s: %s.pattern: Regex patterns are not supported (only String)",
+				   r->path, key);
+	return ods_err_set(r->err, ODS_EFORMAT, "%s: %s.pattern must be {\"String\": ...}", r->path,
+			   key);
+}
+
+/* Remember what pieces write for a space (Replace " " -> c, Metaspace c), for
+ * ods_tok_bytes and the model's word split; only a single character counts. */
+static void set_space_rep(struct ods_tok *tok, const char *c)
+{
+	size_t n = strlen(c), k = n ? ods_utf8_valid_prefix(c, n) : 0;
+	uint8_t b = n ? (uint8_t)c[0] : 0;
+	size_t want = b < 0x80 ? 1 : b < 0xe0 ? 2 : b < 0xf0 ? 3 : 4;
+
+	if (n == 0 || k != n || n != want || c[0] == ' ')
+		return;
+	memcpy(tok->space_rep, c, n);
+	tok->space_rep[n] = 0;
+	tok->n_space_rep = n;
+}
+
+/* Normalizer steps, Sequences flattened, into tok->norm. */
 static int load_normalizer(struct jr *r, const cJSON *nz, const char *key)
 {
 	const cJSON *t = get(nz, "type"), *e;
+	const char *ty = cJSON_IsString(t) ? t->valuestring : "?";
+	struct ods_tok *tok = r->tok;
+	struct tok_norm *st;
 	char sub[96];
 	int i = 0, rc;
 
 	if (is_null(nz))
 		return 0;
-	if (cJSON_IsString(t) && strcmp(t->valuestring, "NFC") == 0) {
-		r->tok->normalizer = TOK_NORM_NFC;
-		return 0;
-	}
-	if (cJSON_IsString(t) && strcmp(t->valuestring, "Sequence") == 0 &&
-	    cJSON_IsArray(get(nz, "normalizers"))) {
+	if (strcmp(ty, "Sequence") == 0 && cJSON_IsArray(get(nz, "normalizers"))) {
 		cJSON_ArrayForEach(e, get(nz, "normalizers")) {
 			snprintf(sub, sizeof sub, "%s.normalizers[%d]", key, i++);
-			if (r->tok->normalizer && !is_null(e))
-				return ods_err_set(r->err, ODS_EUNSUPPORTED,
-						   "%s: %s: only one NFC normalizer is supported",
-						   r->path, sub);
 			if ((rc = load_normalizer(r, e, sub)))
 				return rc;
 		}
 		return 0;
 	}
-	return ods_err_set(r->err, ODS_EUNSUPPORTED,
-			   "%s: %s.type '%s' is not supported (only NFC or null)", r->path, key,
-			   cJSON_IsString(t) ? t->valuestring : "?");
+	if (strcmp(ty, "NFC") && strcmp(ty, "Prepend") && strcmp(ty, "Replace"))
+		return ods_err_set(r->err, ODS_EUNSUPPORTED,
+				   "%s: %s.type '%s' is not supported (only NFC, Prepend, Replace, "
+				   "a Sequence of those, or null)", r->path, key, ty);
+	if (tok->n_norm == TOK_MAX_NORMS)
+		return ods_err_set(r->err, ODS_EUNSUPPORTED, "%s: %s: more than %d normalizers",
+				   r->path, key, TOK_MAX_NORMS);
+	st = &tok->norm[tok->n_norm];
+	if (strcmp(ty, "NFC") == 0) {
+		st->kind = TOK_NORM_NFC;
+	} else if (strcmp(ty, "Prepend") == 0) {
+		const cJSON *v = get(nz, "prepend");
+		if (!cJSON_IsString(v))
+			return ods_err_set(r->err, ODS_EFORMAT, "%s: %s.prepend must be a string",
+					   r->path, key);
+		st->kind = TOK_NORM_PREPEND;
+		st->rep = ods_xstrdup(v->valuestring);
+		st->n_rep = strlen(st->rep);
+	} else {
+		const cJSON *v = get(nz, "content");
+		const char *pat = NULL;
+		if ((rc = string_pattern(r, get(nz, "pattern"), key, &pat)))
+			return rc;
+		if (!cJSON_IsString(v))
+			return ods_err_set(r->err, ODS_EFORMAT, "%s: %s.content must be a string",
+					   r->path, key);
+		st->kind = TOK_NORM_REPLACE;
+		st->pat = ods_xstrdup(pat);
+		st->n_pat = strlen(pat);
+		st->rep = ods_xstrdup(v->valuestring);
+		st->n_rep = strlen(st->rep);
+		if (strcmp(pat, " ") == 0)
+			set_space_rep(tok, st->rep);
+	}
+	tok->n_norm++;
+	return 0;
 }
 
 static int add_bytelevel(struct jr *r, const cJSON *pt, const char *key)
@@ -325,6 +398,7 @@ static int add_bytelevel(struct jr *r, const cJSON *pt, const char *key)
 	int use_regex = 1, rc;
 	char sub[128];
 
+	r->tok->byte_level = 1;
 	s->add_prefix_space = 1; /* HF's default */
 	if ((rc = get_bool(r, pt, "add_prefix_space", key, &s->add_prefix_space)) ||
 	    (rc = get_bool(r, pt, "use_regex", key, &use_regex)))
@@ -335,75 +409,145 @@ static int add_bytelevel(struct jr *r, const cJSON *pt, const char *key)
 
 static int add_split(struct jr *r, const cJSON *pt, const char *key)
 {
+	static const char *const behaviors[] = { "Isolated", "Removed", "MergedWithPrevious",
+						 "MergedWithNext", "Contiguous" };
 	const cJSON *pat = get(pt, "pattern"), *beh = get(pt, "behavior"), *re, *str;
+	struct tok_stage *s = &r->tok->stage[r->tok->n_stages];
 	char sub[128];
+	int b = 0, rc;
 
 	if (cJSON_IsTrue(get(pt, "invert")))
 		return ods_err_set(r->err, ODS_EUNSUPPORTED, "%s: %s.invert true is not supported",
 				   r->path, key);
-	if (!is_null(beh) && !(cJSON_IsString(beh) && strcmp(beh->valuestring, "Isolated") == 0))
-		return ods_err_set(r->err, ODS_EUNSUPPORTED,
-				   "%s: %s.behavior '%s' is not supported (only 'Isolated')", r->path,
-				   key, cJSON_IsString(beh) ? beh->valuestring : "?");
+	if (!is_null(beh)) {
+		for (b = 0; b < 5; b++)
+			if (cJSON_IsString(beh) && strcmp(beh->valuestring, behaviors[b]) == 0)
+				break;
+		if (b == 5)
+			return ods_err_set(r->err, ODS_EUNSUPPORTED,
+					   "%s: %s.behavior '%s' is not supported", r->path, key,
+					   cJSON_IsString(beh) ? beh->valuestring : "?");
+	}
 	re = get(pat, "Regex");
 	str = get(pat, "String");
 	snprintf(sub, sizeof sub, "%s.pattern", key);
-	if (cJSON_IsString(re))
-		return ods_tok_stage_regex(r->tok, &r->tok->stage[r->tok->n_stages++], re->valuestring,
-					   0, sub, r->err);
-	if (cJSON_IsString(str))
-		return ods_tok_stage_regex(r->tok, &r->tok->stage[r->tok->n_stages++], str->valuestring,
-					   1, sub, r->err);
-	return ods_err_set(r->err, ODS_EFORMAT, "%s: %s must be {\"Regex\": ...} or {\"String\": ...}",
-			   r->path, sub);
+	if (!cJSON_IsString(re) && !cJSON_IsString(str))
+		return ods_err_set(r->err, ODS_EFORMAT,
+				   "%s: %s must be {\"Regex\": ...} or {\"String\": ...}", r->path,
+				   sub);
+	r->tok->n_stages++;
+	s->behavior = b;
+	if (cJSON_IsString(str) && !str->valuestring[0])
+		return 0; /* HF: an empty string never matches */
+	if ((rc = ods_tok_stage_regex(r->tok, s, cJSON_IsString(re) ? re->valuestring
+								 : str->valuestring,
+				      !cJSON_IsString(re), sub, r->err)))
+		return rc;
+	if (b != TOK_SPLIT_ISOLATED && b != TOK_SPLIT_REMOVED) {
+		uint32_t min = 1;
+		pcre2_pattern_info(s->re, PCRE2_INFO_MINLENGTH, &min);
+		if (min == 0) /* where HF's empty matches would count, we skip them */
+			return ods_err_set(r->err, ODS_EUNSUPPORTED,
+					   "%s: %s: a regex that matches the empty string is supported "
+					   "only with behavior Isolated or Removed", r->path, sub);
+	}
+	return 0;
 }
 
+/* Metaspace (HF pre_tokenizers::metaspace): replacement, prepend_scheme
+ * (default "always"; the older add_prefix_space false means "never"), split. */
+static int add_metaspace(struct jr *r, const cJSON *pt, const char *key)
+{
+	struct tok_stage *s = &r->tok->stage[r->tok->n_stages];
+	const cJSON *rep = get(pt, "replacement"), *sch = get(pt, "prepend_scheme");
+	int split = 1, aps = 1, rc;
+	size_t n;
+	char sub[128];
+
+	if (!cJSON_IsString(rep) || !(n = strlen(rep->valuestring)) || n > 4 ||
+	    ods_utf8_valid_prefix(rep->valuestring, n) != n ||
+	    n != ((uint8_t)rep->valuestring[0] < 0x80   ? 1u
+		  : (uint8_t)rep->valuestring[0] < 0xe0 ? 2u
+		  : (uint8_t)rep->valuestring[0] < 0xf0 ? 3u
+							 : 4u))
+		return ods_err_set(r->err, ODS_EFORMAT, "%s: %s.replacement must be one character",
+				   r->path, key);
+	if ((rc = get_bool(r, pt, "split", key, &split)) ||
+	    (rc = get_bool(r, pt, "add_prefix_space", key, &aps)))
+		return rc;
+	s->prepend = TOK_PREPEND_ALWAYS;
+	if (!is_null(sch)) {
+		const char *v = cJSON_IsString(sch) ? sch->valuestring : "?";
+		if (strcmp(v, "always") == 0)
+			s->prepend = TOK_PREPEND_ALWAYS;
+		else if (strcmp(v, "first") == 0)
+			s->prepend = TOK_PREPEND_FIRST;
+		else if (strcmp(v, "never") == 0)
+			s->prepend = TOK_PREPEND_NEVER;
+		else
+			return ods_err_set(r->err, ODS_EFORMAT,
+					   "%s: %s.prepend_scheme '%s' is not 'always', 'first' or "
+					   "'never'", r->path, key, v);
+	}
+	if (!aps && s->prepend != TOK_PREPEND_NEVER) /* as HF's deserializer */
+		return ods_err_set(r->err, ODS_EFORMAT,
+				   "%s: %s.add_prefix_space false does not match prepend_scheme",
+				   r->path, key);
+	r->tok->n_stages++;
+	s->metaspace = 1;
+	memcpy(s->rep, rep->valuestring, n + 1);
+	s->n_rep = n;
+	set_space_rep(r->tok, s->rep);
+	s->behavior = TOK_SPLIT_MERGED_NEXT;
+	snprintf(sub, sizeof sub, "%s.replacement", key);
+	return split ? ods_tok_stage_regex(r->tok, s, s->rep, 1, sub, r->err) : 0;
+}
+
+/* One pre-tokenizer (not a Sequence) as the next stage. */
+static int add_stage(struct jr *r, const cJSON *pt, const char *key)
+{
+	const cJSON *t = get(pt, "type");
+	const char *ty = cJSON_IsString(t) ? t->valuestring : "?";
+
+	if (r->tok->n_stages == TOK_MAX_STAGES)
+		return ods_err_set(r->err, ODS_EUNSUPPORTED, "%s: %s: more than %d pre-tokenizers",
+				   r->path, key, TOK_MAX_STAGES);
+	if (strcmp(ty, "Split") == 0)
+		return add_split(r, pt, key);
+	if (strcmp(ty, "Metaspace") == 0)
+		return add_metaspace(r, pt, key);
+	if (strcmp(ty, "ByteLevel") == 0)
+		return add_bytelevel(r, pt, key);
+	return ods_err_set(r->err, ODS_EUNSUPPORTED,
+			   "%s: %s.type '%s' is not supported (only ByteLevel, Metaspace, Split, "
+			   "a Sequence of those, or null)", r->path, key, ty);
+}
+
+/* The pre-tokenizer: null (the model sees each normalized piece whole), one
+ * stage, or a Sequence of stages with ByteLevel, if any, last. */
 static int load_pre_tokenizer(struct jr *r, const cJSON *pt)
 {
 	const cJSON *t = get(pt, "type"), *e;
-	const char *ty = cJSON_IsString(t) ? t->valuestring : "?";
 	char key[96];
 	int i = 0, rc;
 
 	if (is_null(pt))
-		return ods_err_set(r->err, ODS_EUNSUPPORTED,
-				   "%s: pre_tokenizer null is not supported (byte-level BPE needs ByteLevel)",
-				   r->path);
-	if (strcmp(ty, "ByteLevel") == 0)
-		return add_bytelevel(r, pt, "pre_tokenizer");
-	if (strcmp(ty, "Sequence") != 0 || !cJSON_IsArray(get(pt, "pretokenizers")))
-		return ods_err_set(r->err, ODS_EUNSUPPORTED,
-				   "%s: pre_tokenizer.type '%s' is not supported (only ByteLevel, or a "
-				   "Sequence of Split and ByteLevel)", r->path, ty);
+		return 0;
+	if (!(cJSON_IsString(t) && strcmp(t->valuestring, "Sequence") == 0))
+		return add_stage(r, pt, "pre_tokenizer");
+	if (!cJSON_IsArray(get(pt, "pretokenizers")))
+		return ods_err_set(r->err, ODS_EFORMAT,
+				   "%s: pre_tokenizer.pretokenizers must be an array", r->path);
 	cJSON_ArrayForEach(e, get(pt, "pretokenizers")) {
-		const cJSON *et = get(e, "type");
-		const char *ety = cJSON_IsString(et) ? et->valuestring : "?";
-
 		snprintf(key, sizeof key, "pre_tokenizer.pretokenizers[%d]", i++);
-		if (r->tok->n_stages == TOK_MAX_STAGES)
+		if (r->tok->byte_level)
 			return ods_err_set(r->err, ODS_EUNSUPPORTED,
-					   "%s: %s: more than %d pre-tokenizers", r->path, key,
-					   TOK_MAX_STAGES);
-		if (strcmp(ety, "Split") == 0) {
-			rc = add_split(r, e, key);
-		} else if (strcmp(ety, "ByteLevel") == 0) {
-			rc = add_bytelevel(r, e, key);
-			if (!rc && e->next)
-				return ods_err_set(r->err, ODS_EUNSUPPORTED,
-						   "%s: %s: ByteLevel must be the last pre-tokenizer",
-						   r->path, key);
-			if (!rc)
-				return 0;
-		} else {
-			return ods_err_set(r->err, ODS_EUNSUPPORTED,
-					   "%s: %s.type '%s' is not supported (only Split and ByteLevel)",
-					   r->path, key, ety);
-		}
-		if (rc)
+					   "%s: %s: ByteLevel must be the last pre-tokenizer", r->path,
+					   key);
+		if ((rc = add_stage(r, e, key)))
 			return rc;
 	}
-	return ods_err_set(r->err, ODS_EUNSUPPORTED,
-			   "%s: pre_tokenizer: a Sequence without ByteLevel is not supported", r->path);
+	return 0;
 }
 
 /* Append the ids of one SpecialToken of a TemplateProcessing. */
@@ -597,6 +741,7 @@ int ods_tok_load_vm(struct ods_tok *tok, const char *vocab_path, const char *mer
 			a->special = 1;
 		}
 	}
+	tok->byte_level = 1;
 	tok->stage[0].add_prefix_space = 0;
 	tok->n_stages = 1;
 	if ((rc = ods_tok_stage_regex(tok, &tok->stage[0], gpt2_regex, 0, "ByteLevel regex", err)))

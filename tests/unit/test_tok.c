@@ -455,12 +455,6 @@ static void test_malformed(void)
 	}
 	T_CHECK(ods_tok_open_json(&tok, TMPDIR "/does-not-exist.json", &err) == ODS_EIO &&
 		tok == NULL, "%s", err.msg);
-	/* the SentencePiece-style llama-2 tokenizer is refused, naming the key */
-	if (have(TOKDIR "/llama-2/tokenizer.json")) {
-		rc = ods_tok_open_json(&tok, TOKDIR "/llama-2/tokenizer.json", &err);
-		T_CHECK(rc == ODS_EUNSUPPORTED && tok == NULL, "llama-2: rc %d", rc);
-		T_CHECK(strstr(err.msg, "llama-2/tokenizer.json: normalizer") != NULL, "%s", err.msg);
-	}
 }
 
 /* The GPT-2 byte alphabet, to write small synthetic tokenizers. */
