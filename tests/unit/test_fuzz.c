@@ -1,8 +1,9 @@
-/* test_fuzz.c - deterministic mutation fuzzing of the file parsers that are
- * not the tokenizer's (those replay tests/fuzz/tok): safetensors headers,
- * config.json, counts files and corpus lines. Every mutated input must load
- * or fail with a one-line message naming the file; never crash (run it under
- * `make asan` for memory errors). */
+/* test_fuzz.c - deterministic mutation fuzzing of the file parsers:
+ * safetensors headers, config.json, counts files, corpus lines, and
+ * tokenizer.json (seeded with the SentencePiece-style and byte-level files of
+ * tests/fuzz/tok/json; test_tok replays that corpus and texts as they are).
+ * Every mutated input must load or fail with a one-line message naming the
+ * file; never crash (run it under `make asan` for memory errors). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "odscope/link.h"
 #include "odscope/model.h"
 #include "odscope/st.h"
+#include "odscope/tok.h"
 #include "t.h"
 
 static uint64_t rng = 12345;
@@ -204,10 +206,78 @@ static void test_fuzz_counts_and_corpus(void)
 	}
 }
 
+/* A loaded tokenizer encodes every text, with ids that have bytes. */
+static void tok_use(struct ods_tok *tok)
+{
+	static const char *const texts[] = {
+		"", " ", "ab  ab", "<s>a b</s>", " a\xc3\xa9 [INST]x", "\xe2\x96\x81\xe2\x96\x81x",
+		"\xe4\xbd\xa0\xe5\xa5\xbd \xf0\x9f\x98\x80\n\t<0x0A>", "<x>a<x> <bos>",
+	};
+	struct ods_err err = {0};
+	char buf[64];
+
+	for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+		for (int special = 0; special < 2; special++) {
+			struct ods_ids ids = {0};
+			int rc = ods_tok_encode(tok, texts[i], strlen(texts[i]), special, &ids, &err);
+			T_CHECK(rc == 0, "encode '%s': %s", texts[i], err.msg);
+			for (size_t k = 0; rc == 0 && k < ids.n; k++)
+				T_CHECK(ids.v[k] >= 0 && ids.v[k] < ods_tok_n_vocab(tok) &&
+						ods_tok_bytes(tok, ids.v[k], buf, sizeof buf) >= 0,
+					"id %d of '%s' has no bytes", ids.v[k], texts[i]);
+			ods_ids_release(&ids);
+		}
+}
+
+static void test_fuzz_tokenizer_json(void)
+{
+	static const char *const seeds[] = {"ok_sp_llama.json", "ok_sp_metaspace.json",
+					    "ok_sp_gemma.json", "ok_added.json"};
+	const char *bad = "tests/tmp/fuzz_tok.json";
+	struct ods_err err = {0};
+	int ok = 0, failed = 0;
+
+	mkdir("tests/tmp", 0755);
+	for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+		char path[256], *seed;
+		uint8_t *mut;
+		size_t n;
+		struct ods_tok *tok;
+
+		snprintf(path, sizeof path, "tests/fuzz/tok/json/%s", seeds[k]);
+		if (ods_file_read(path, &seed, &n, &err)) {
+			T_CHECK(0, "%s", err.msg);
+			continue;
+		}
+		T_CHECK(ods_tok_open_json(&tok, path, &err) == 0, "seed %s loads: %s", seeds[k], err.msg);
+		if (tok)
+			tok_use(tok);
+		ods_tok_free(tok);
+		mut = malloc(n + 1);
+		for (int i = 0; i < 1500; i++) {
+			size_t m = mutate((const uint8_t *)seed, n, n, mut);
+			write_file(bad, mut, m);
+			if (ods_tok_open_json(&tok, bad, &err)) {
+				failed++;
+				T_CHECK(one_line(&err, "fuzz_tok.json") && tok == NULL, "message: %s", err.msg);
+				continue;
+			}
+			ok++;
+			tok_use(tok);
+			ods_tok_free(tok);
+		}
+		free(mut);
+		free(seed);
+	}
+	printf("  tokenizer.json mutations: %d loaded, %d refused\n", ok, failed);
+	T_CHECK(ok > 0 && failed > 0, "ok %d failed %d", ok, failed);
+}
+
 int main(void)
 {
 	T_RUN(test_fuzz_safetensors);
 	T_RUN(test_fuzz_config);
 	T_RUN(test_fuzz_counts_and_corpus);
+	T_RUN(test_fuzz_tokenizer_json);
 	return T_END();
 }
