@@ -9,8 +9,9 @@
  *     full logits pass.
  *  3. forward pass of a Llama-shaped BF16 model (TinyLlama-1.1B sizes):
  *     tokens/s and resident memory.
- *  4. tokenizer throughput in MB/s on English text (the GPT-2 tokenizer of
- *     ../shared/fixtures when present, else the demo tokenizer).
+ *  4. tokenizer throughput in MB/s on English text: byte-level BPE (the GPT-2
+ *     tokenizer of ../shared/fixtures when present, else the demo tokenizer)
+ *     and SentencePiece-style BPE (the Llama-2 tokenizer, when present).
  */
 #include "odscope/ablate.h"
 #include "odscope/model.h"
@@ -403,24 +404,45 @@ static void bench_llama(double peak)
 	ods_model_free(m);
 }
 
+/* Encode text[0..n) as scan feeds it (a document per paragraph-sized chunk); prints MB/s. */
+static void bench_tok_one(struct ods_tok *tok, const char *used, const char *big, size_t n)
+{
+	struct ods_err err = {0};
+	struct ods_ids ids = {0};
+	size_t off = 0, n_ids = 0;
+	double t0 = ods_now();
+
+	while (off < n) {
+		size_t len = n - off < 4096 ? n - off : 4096;
+		while (off + len < n && ((unsigned char)big[off + len] & 0xc0) == 0x80)
+			len++;
+		ids.n = 0;
+		if (ods_tok_encode(tok, big + off, len, 0, &ids, &err)) {
+			printf("tokenizer: %s\n", err.msg);
+			break;
+		}
+		n_ids += ids.n;
+		off += len;
+	}
+	double dt = ods_now() - t0;
+	printf("tokenizer (%s, %s, 1 thread): %.1f MB/s on %.1f MB of English text, %.2f bytes/token "
+	       "(target >= 5 MB/s)\n", ods_tok_kind(tok), used, (double)n / dt / 1e6, (double)n / 1e6,
+	       (double)n / (double)(n_ids ? n_ids : 1));
+	ods_ids_release(&ids);
+}
+
 static void bench_tokenizer(void)
 {
 	struct ods_err err = {0};
 	struct ods_tok *tok = NULL;
 	const char *dirs[] = {"../shared/fixtures/tokenizers/gpt2", "corpora/demo/model"};
+	const char *sp_dir = "../shared/fixtures/tokenizers/llama-2";
 	const char *text_files[] = {"/usr/share/common-licenses/GPL-3", "/usr/share/common-licenses/Apache-2.0",
 				    "/usr/share/common-licenses/GPL-2", "/usr/share/common-licenses/LGPL-2.1"};
 	char *big = NULL;
 	size_t n = 0;
 	const char *used = NULL;
 
-	for (size_t i = 0; i < 2 && !tok; i++)
-		if (ods_tok_open(&tok, dirs[i], &err) == 0)
-			used = dirs[i];
-	if (!tok) {
-		printf("tokenizer: skipped (no tokenizer: run make demo or provide ../shared)\n");
-		return;
-	}
 	/* ~16 MB of English text: the system's license texts repeated */
 	while (n < (16u << 20)) {
 		size_t before = n;
@@ -439,30 +461,22 @@ static void bench_tokenizer(void)
 	}
 	if (!n) {
 		printf("tokenizer: skipped (no English text found)\n");
-		ods_tok_free(tok);
 		return;
 	}
-	struct ods_ids ids = {0};
-	double t0 = ods_now();
-	/* a document per paragraph-sized chunk, as scan feeds it */
-	size_t off = 0;
-	while (off < n) {
-		size_t len = n - off < 4096 ? n - off : 4096;
-		while (off + len < n && ((unsigned char)big[off + len] & 0xc0) == 0x80)
-			len++;
-		ids.n = 0;
-		if (ods_tok_encode(tok, big + off, len, 0, &ids, &err)) {
-			printf("tokenizer: %s\n", err.msg);
-			break;
-		}
-		off += len;
-	}
-	double dt = ods_now() - t0;
-	printf("tokenizer (%s, 1 thread): %.1f MB/s on %.1f MB of English text (target >= 5 MB/s)\n",
-	       used, (double)n / dt / 1e6, (double)n / 1e6);
-	ods_ids_release(&ids);
-	free(big);
+	for (size_t i = 0; i < 2 && !tok; i++)
+		if (ods_tok_open(&tok, dirs[i], &err) == 0)
+			used = dirs[i];
+	if (tok)
+		bench_tok_one(tok, used, big, n);
+	else
+		printf("tokenizer: byte-level skipped (no tokenizer: run make demo or provide ../shared)\n");
 	ods_tok_free(tok);
+	if (ods_tok_open(&tok, sp_dir, &err) == 0)
+		bench_tok_one(tok, sp_dir, big, n);
+	else
+		printf("tokenizer: SentencePiece-style skipped (%s)\n", err.msg);
+	ods_tok_free(tok);
+	free(big);
 }
 
 int main(int argc, char **argv)
