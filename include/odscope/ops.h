@@ -25,35 +25,33 @@ int ods_ops_init(int n_threads);
 int ods_ops_threads(void);
 
 enum ods_wlayout {
-  ODS_W_IN_OUT, /* W[C, OC]  (GPT-2 Conv1D) */
-  ODS_W_OUT_IN, /* W[OC, C]  (nn.Linear, unembedding) */
+	ODS_W_IN_OUT, /* W[C, OC]  (GPT-2 Conv1D) */
+	ODS_W_OUT_IN, /* W[OC, C]  (nn.Linear, unembedding) */
 };
 
 /* out[T, OC] = in[T, C] @ W (+ bias[OC] if non-NULL). */
-void ods_matmul(float *out, const float *in, const float *w, int layout,
-                const float *bias, int T, int C, int OC);
+void ods_matmul(float *out, const float *in, const float *w, int layout, const float *bias, int T,
+                int C, int OC);
 
 /* The same product with W stored as F32, F16 or BF16 (enum ods_dtype):
  * 16-bit weights are converted tile by tile into per-thread scratch, so the
  * full matrix never exists in F32. w points to W's first element. */
-void ods_matmul_mat(float *out, const float *in, const void *w, int dtype,
-                    int layout, const float *bias, int T, int C, int OC);
+void ods_matmul_mat(float *out, const float *in, const void *w, int dtype, int layout,
+                    const float *bias, int T, int C, int OC);
 
 /* dst[n] = src[off .. off + n) of an F32/F16/BF16/F64 array, as float32. */
 void ods_cvt_f32(float *dst, const void *src, int dtype, size_t off, size_t n);
 
 /* out[T, C] = LayerNorm(in[T, C]) * w[C] + b[C]; out may equal in. */
-void ods_layernorm(float *out, const float *in, const float *w, const float *b,
-                   int T, int C, float eps);
+void ods_layernorm(float *out, const float *in, const float *w, const float *b, int T, int C,
+                   float eps);
 
 /* out[T, C] = in * rsqrt(mean(in^2) + eps) * w[C]; out may equal in. */
-void ods_rmsnorm(float *out, const float *in, const float *w, int T, int C,
-                 float eps);
+void ods_rmsnorm(float *out, const float *in, const float *w, int T, int C, float eps);
 
 /* LayerNorm without bias of each head of x[T, n_head * hd] in place, head h
  * scaled by w[h * hd .. (h + 1) * hd). */
-void ods_layernorm_heads(float *x, const float *w, int T, int n_head, int hd,
-                         float eps);
+void ods_layernorm_heads(float *x, const float *w, int T, int n_head, int hd, float eps);
 
 /* Activations, in place over n values. */
 void ods_gelu_tanh(float *x, size_t n);
@@ -70,12 +68,11 @@ void ods_softcap(float *x, size_t n, float c);
  * x[T, n_head * hd] (row stride ld): for i < rot/2, with a = x[i], b = x[i +
  * rot/2]: x[i] = a cos - b sin, x[i + rot/2] = b cos + a sin, at angle pos[t] *
  * f_i. cos, sin: [max_pos, rot/2] tables (ods_rope_tables). */
-void ods_rope(float *x, int ld, int T, int n_head, int hd, int rot,
-              const int *pos, const float *cos, const float *sin);
+void ods_rope(float *x, int ld, int T, int n_head, int hd, int rot, const int *pos,
+              const float *cos, const float *sin);
 /* cos/sin[n_pos, rot/2] for inverse frequencies inv_freq[rot/2] (angles in
  * double). */
-void ods_rope_tables(float *cos, float *sin, int n_pos, int rot,
-                     const double *inv_freq);
+void ods_rope_tables(float *cos, float *sin, int n_pos, int rot, const double *inv_freq);
 
 /* x[T, C] += y[T, C] */
 void ods_add(float *x, const float *y, size_t n);
@@ -91,13 +88,13 @@ void ods_add(float *x, const float *y, size_t n);
  * scratch: ods_attention_scratch_size(max_len) floats per OpenMP thread, times
  * ods_ops_threads(). */
 struct ods_attn {
-  int n_head, n_kv_head, hd;
-  float scale, softcap;
-  int window;
+	int n_head, n_kv_head, hd;
+	float scale, softcap;
+	int window;
 };
 size_t ods_attention_scratch_size(int max_len);
-void ods_attention(float *out, const float *q, int ldq, const float *k, int ldk,
-                   const float *v, int ldv, const struct ods_attn *a, int n_seq,
-                   const int *seq_off, float *scratch);
+void ods_attention(float *out, const float *q, int ldq, const float *k, int ldk, const float *v,
+                   int ldv, const struct ods_attn *a, int n_seq, const int *seq_off,
+                   float *scratch);
 
 #endif
