@@ -259,21 +259,27 @@ static void added_set_build(struct ods_tok *tok, struct tok_added_set *set, int 
 	}
 }
 
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
 /* The bytes a model piece stands for, into out (capacity >= n); returns the
  * length. Byte-level pieces decode through the byte alphabet; otherwise
  * "<0xNN>" is the byte NN (byte_fallback, as HF's ByteFallback decoder reads
  * it) and each space_rep is a space. */
 static size_t piece_bytes(const struct ods_tok *tok, const char *s, size_t n, char *out)
 {
-	static const char hex[] = "0123456789abcdef";
-	const char *h1, *h2;
 	size_t o = 0, nr = tok->n_space_rep;
 
 	if (tok->byte_level)
 		return ods_tok_from_byte_level(s, n, out);
-	if (tok->byte_fallback && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' && s[3] &&
-	    s[4] && (h1 = strchr(hex, s[3] | 0x20)) && (h2 = strchr(hex, s[4] | 0x20))) {
-		out[0] = (char)((h1 - hex) << 4 | (h2 - hex));
+	if (tok->byte_fallback && n == 6 && !memcmp(s, "<0x", 3) && s[5] == '>' &&
+	    hex_digit(s[3]) >= 0 && hex_digit(s[4]) >= 0) {
+		out[0] = (char)(hex_digit(s[3]) << 4 | hex_digit(s[4]));
 		return 1;
 	}
 	for (size_t i = 0; i < n;) {
