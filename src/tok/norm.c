@@ -21,10 +21,13 @@ void ods_tok_buf_put(struct tok_buf *b, const void *p, size_t n)
 	if (n == 0)
 		return;
 	if (b->n + n > b->cap) {
+		size_t old = b->cap;
 		b->cap = b->cap ? b->cap : 4096;
 		while (b->cap < b->n + n)
 			b->cap *= 2;
 		b->p = ods_xrealloc(b->p, b->cap);
+		/* defined bytes past the text: PCRE2's JIT may read ahead of a subject */
+		memset(b->p + old, 0, b->cap - old);
 	}
 	memcpy(b->p + b->n, p, n);
 	b->n += n;

@@ -549,7 +549,7 @@ static size_t stage_rewrite(struct tok_stage *st, const char **s, size_t n, int 
 	if (st->cap_buf < nr * (n + 1)) {
 		st->cap_buf = 2 * nr * (n + 1);
 		free(st->buf);
-		st->buf = ods_xmalloc(st->cap_buf);
+		st->buf = ods_xcalloc(st->cap_buf, 1); /* defined bytes for PCRE2's JIT read-ahead */
 	}
 	if (!starts && (st->add_prefix_space || st->prepend == TOK_PREPEND_ALWAYS ||
 			(st->prepend == TOK_PREPEND_FIRST && at0))) {
