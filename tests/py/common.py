@@ -16,6 +16,30 @@ class Skip(Exception):
     """Raised by a test that cannot run here (reported as SKIP, never as PASS)."""
 
 
+def need_odscope():
+    """Skip when the binary has not been built."""
+    if not os.path.exists(ODSCOPE):
+        raise Skip(f"{os.path.relpath(ODSCOPE, ROOT)} not built")
+
+
+def check_forward(name, detail, h, z, hr, zr, tol=1e-5):
+    """odscope's final hidden states h and logits z (float32) against a float64 reference
+    hr, zr: one printed line with the max-abs and relative error ||a - b|| / ||b|| of each,
+    and relative errors < tol required."""
+    assert h.dtype == np.float32 and z.dtype == np.float32, (name, h.dtype, z.dtype)
+    assert h.shape == hr.shape, f"{name}: hidden shape {h.shape}, want {hr.shape}"
+    assert z.shape == zr.shape, f"{name}: logits shape {z.shape}, want {zr.shape}"
+    err = []
+    for a, b in ((h, hr), (z, zr)):
+        a = a.astype(np.float64)
+        err.append((float(np.abs(a - b).max()), float(np.linalg.norm(a - b) / np.linalg.norm(b))))
+    (eh, rh), (ez, rz) = err
+    print(f"   {name:<24} {detail}  hidden max-abs {eh:.2e} rel {rh:.2e}   "
+          f"logits max-abs {ez:.2e} rel {rz:.2e}")
+    assert rh < tol, f"{name}: hidden relative error {rh:.3e} >= {tol}"
+    assert rz < tol, f"{name}: logits relative error {rz:.3e} >= {tol}"
+
+
 def fixture(*parts):
     """Path under ../shared/fixtures, or Skip when that folder is absent."""
     p = os.path.join(FIXTURES, *parts)

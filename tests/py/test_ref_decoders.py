@@ -45,15 +45,6 @@ VARIANTS = [
 ]
 
 
-def _need_odscope():
-    if not os.path.exists(common.ODSCOPE):
-        raise common.Skip(f"{os.path.relpath(common.ODSCOPE, common.ROOT)} not built")
-
-
-def _errors(a, b):
-    return float(np.abs(a - b).max()), float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
 def _check(name, family, dtype, shards, over, seed=0):
     d = common.tmpdir("ref_dec_" + name)
     mdir = os.path.join(d, "model")
@@ -63,18 +54,13 @@ def _check(name, family, dtype, shards, over, seed=0):
     common.run("forward", "--model", mdir, "--ids", ",".join(map(str, ids)), "--out", out)
     h, z = np.load(out + ".hidden.npy"), np.load(out + ".logits.npy")
     hr, zr = ref_decoders.forward(c, w, ids)
-    assert h.shape == hr.shape and z.shape == zr.shape, (name, h.shape, hr.shape, z.shape, zr.shape)
-    eh, rh = _errors(h.astype(np.float64), hr)
-    ez, rz = _errors(z.astype(np.float64), zr)
-    print(f"   {name:<20} {family:<9} {dtype:<4} shards={shards} T={T}  hidden max-abs {eh:.2e} "
-          f"rel {rh:.2e}   logits max-abs {ez:.2e} rel {rz:.2e}")
-    assert rh < REL_TOL, f"{name}: hidden relative error {rh:.3e} >= {REL_TOL}"
-    assert rz < REL_TOL, f"{name}: logits relative error {rz:.3e} >= {REL_TOL}"
+    common.check_forward(name, f"{family:<9} {dtype:<4} shards={shards} T={T}", h, z, hr, zr,
+                         REL_TOL)
 
 
 def _family_test(fam):
     def test():
-        _need_odscope()
+        common.need_odscope()
         failed = []
         for v in VARIANTS:
             if v[1] == fam:
@@ -110,7 +96,7 @@ def test_reference_window_and_causality():
 
 def test_refused_configs():
     """Unsupported configurations exit 1 with one line naming the config key."""
-    _need_odscope()
+    common.need_odscope()
     d = common.tmpdir("ref_dec_refuse")
     cases = [
         ("yarn", "llama", dict(rope_scaling={"rope_type": "yarn", "factor": 4.0}), "rope_scaling"),

@@ -106,15 +106,6 @@ REFUSABLE = {
 }
 
 
-def _need_odscope():
-    if not os.path.exists(common.ODSCOPE):
-        raise common.Skip(f"{os.path.relpath(common.ODSCOPE, common.ROOT)} not built")
-
-
-def _errors(a, b):
-    return float(np.abs(a - b).max()), float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
 def _model(name, family, kw):
     d = common.tmpdir("ref_fam_" + name)
     mdir = os.path.join(d, "model")
@@ -129,7 +120,7 @@ def _ids(cfg, T, seed):
 def _compare(name, refusable_key=None):
     """Write variant `name`, run odscope forward and the reference, print and check errors.
     refusable_key: a refusal (exit 1, one stderr line naming that key) also passes."""
-    _need_odscope()
+    common.need_odscope()
     family, T, kw = (VARIANTS[name] if refusable_key is None else REFUSABLE[name][:3])
     d, mdir, cfg = _model(name, family, kw)
     ids = _ids(cfg, T, kw.get("seed", 0))
@@ -146,15 +137,8 @@ def _compare(name, refusable_key=None):
     h = np.load(out + ".hidden.npy")
     z = np.load(out + ".logits.npy")
     hr, zr = ref_families.forward(mdir, ids)
-    assert h.dtype == np.float32 and z.dtype == np.float32, (h.dtype, z.dtype)
-    assert h.shape == hr.shape, f"{name}: hidden shape {h.shape}, want {hr.shape}"
-    assert z.shape == zr.shape, f"{name}: logits shape {z.shape}, want {zr.shape}"
-    eh, rh = _errors(h.astype(np.float64), hr)
-    ez, rz = _errors(z.astype(np.float64), zr)
-    print(f"   {name:<24} {family:<8} {kw.get('dtype', 'F32'):<4} T={T:<3} "
-          f"hidden max-abs {eh:.2e} rel {rh:.2e}   logits max-abs {ez:.2e} rel {rz:.2e}")
-    assert rh < REL_TOL, f"{name}: hidden relative error {rh:.3e} >= {REL_TOL}"
-    assert rz < REL_TOL, f"{name}: logits relative error {rz:.3e} >= {REL_TOL}"
+    common.check_forward(name, f"{family:<8} {kw.get('dtype', 'F32'):<4} T={T:<3}", h, z, hr, zr,
+                         REL_TOL)
 
 
 def _variant_test(name):
@@ -183,7 +167,7 @@ for _name in REFUSABLE:
 # refusals
 
 def _refuse(name, family, key, **over):
-    _need_odscope()
+    common.need_odscope()
     d = common.tmpdir("ref_fam_refuse_" + name)
     mdir = os.path.join(d, "model")
     gen_families.make_family(mdir, family, **over)

@@ -15,19 +15,10 @@ import ref_gpt2
 REL_TOL = 1e-5
 
 
-def _need_odscope():
-    if not os.path.exists(common.ODSCOPE):
-        raise common.Skip(f"{os.path.relpath(common.ODSCOPE, common.ROOT)} not built")
-
-
-def _errors(a, b):
-    return float(np.abs(a - b).max()), float(np.linalg.norm(a - b) / np.linalg.norm(b))
-
-
 def _compare(name, model_kw, n_tokens, seed=0, text=None):
     """Write model `name`, run odscope forward (on ids, or on text when given) and the
     reference, print and check the errors. Returns (hidden, logits) of odscope."""
-    _need_odscope()
+    common.need_odscope()
     d = common.tmpdir("ref_gpt2_" + name)
     mdir = os.path.join(d, "model")
     kw = dict(n_embd=64, n_layer=2, n_head=4, n_positions=128, vocab=512, seed=seed)
@@ -45,15 +36,9 @@ def _compare(name, model_kw, n_tokens, seed=0, text=None):
     z = np.load(out + ".logits.npy")
     hr, zr = ref_gpt2.forward(mdir, ids)
     T, D = len(ids), cfg["n_embd"]
-    assert h.dtype == np.float32 and z.dtype == np.float32, (h.dtype, z.dtype)
     assert h.shape == (T, D), f"{name}: hidden shape {h.shape}, want {(T, D)}"
     assert z.shape == (T, V), f"{name}: logits shape {z.shape}, want {(T, V)}"
-    eh, rh = _errors(h.astype(np.float64), hr)
-    ez, rz = _errors(z.astype(np.float64), zr)
-    print(f"   {name:<16} T={T:<4} D={D:<4} V={V:<5} hidden max-abs {eh:.2e} rel {rh:.2e}   "
-          f"logits max-abs {ez:.2e} rel {rz:.2e}")
-    assert rh < REL_TOL, f"{name}: hidden relative error {rh:.3e} >= {REL_TOL}"
-    assert rz < REL_TOL, f"{name}: logits relative error {rz:.3e} >= {REL_TOL}"
+    common.check_forward(name, f"T={T:<4} D={D:<4} V={V:<5}", h, z, hr, zr, REL_TOL)
     return h, z
 
 
