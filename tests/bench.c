@@ -289,6 +289,29 @@ static void bench_ablate(const struct ods_model *m, const float *h, int n)
 	free(corpus);
 }
 
+/* Best of reps forward passes of one T-token sequence of random ids (seeded);
+ * hidden[T, d_out] keeps the last pass. Returns seconds. */
+static double time_forward(const struct ods_model *m, int T, int reps, uint64_t seed, float *hidden)
+{
+	struct ods_err err = {0};
+	struct ods_fwd *fwd = ods_fwd_open(m, T, T);
+	int32_t *ids = ods_xmalloc((size_t)T * sizeof *ids);
+	int seq_off[2] = {0, T};
+	double best = 1e9;
+	for (int i = 0; i < T; i++)
+		ids[i] = (int32_t)((frand(&seed) + 1.0f) * 0.5f * (m->cfg.n_vocab - 1));
+	for (int r = 0; r < reps; r++) {
+		double t0 = ods_now();
+		if (ods_model_forward(m, fwd, ids, T, seq_off, 1, hidden, &err))
+			printf("forward: %s\n", err.msg);
+		double dt = ods_now() - t0;
+		best = dt < best ? dt : best;
+	}
+	ods_fwd_free(fwd);
+	free(ids);
+	return best;
+}
+
 static void bench_forward(double peak)
 {
 	const char *dir = "tests/tmp/bench-gpt2";
@@ -300,20 +323,8 @@ static void bench_forward(double peak)
 		printf("forward: %s\n", err.msg);
 		return;
 	}
-	struct ods_fwd *fwd = ods_fwd_open(m, T, T);
-	int32_t *ids = ods_xmalloc((size_t)T * sizeof *ids);
 	float *hidden = ods_xmalloc((size_t)T * D * sizeof *hidden);
-	int seq_off[2] = {0, T};
-	uint64_t s = 5;
-	double best = 1e9;
-	for (int i = 0; i < T; i++)
-		ids[i] = (int32_t)((frand(&s) + 1.0f) * 0.5f * (V - 1));
-	for (int r = 0; r < 6; r++) {
-		double t0 = ods_now();
-		ods_model_forward(m, fwd, ids, T, seq_off, 1, hidden, &err);
-		double dt = ods_now() - t0;
-		best = dt < best ? dt : best;
-	}
+	double best = time_forward(m, T, 6, 5, hidden);
 	/* FLOPs per token: 24 D^2 per layer (qkv, proj, 2 MLP) + attention 4 * D * mean context */
 	double flop_tok = (double)L * (24.0 * D * D + 4.0 * D * (T + 1) / 2.0);
 	double tps = T / best, gf = tps * flop_tok / 1e9;
@@ -322,8 +333,6 @@ static void bench_forward(double peak)
 	printf("forward / sgemm peak: %.1f%% (sgemm bound %.0f tokens/s; target >= 80%%)\n",
 	       100.0 * gf / peak, peak * 1e9 / flop_tok);
 	bench_ablate(m, hidden, T);
-	ods_fwd_free(fwd);
-	free(ids);
 	free(hidden);
 	ods_model_free(m);
 }
@@ -372,20 +381,8 @@ static void bench_llama(double peak)
 	int64_t n_param = 0;
 	for (int i = 0; i < m->st.n_tensors; i++)
 		n_param += m->st.tensors[i].n_elem;
-	struct ods_fwd *fwd = ods_fwd_open(m, T, T);
-	int32_t *ids = ods_xmalloc((size_t)T * sizeof *ids);
 	float *hidden = ods_xmalloc((size_t)T * D * sizeof *hidden);
-	int seq_off[2] = {0, T};
-	uint64_t s = 7;
-	double best = 1e9;
-	for (int i = 0; i < T; i++)
-		ids[i] = (int32_t)((frand(&s) + 1.0f) * 0.5f * (V - 1));
-	for (int r = 0; r < 3; r++) {
-		t0 = ods_now();
-		ods_model_forward(m, fwd, ids, T, seq_off, 1, hidden, &err);
-		double dt = ods_now() - t0;
-		best = dt < best ? dt : best;
-	}
+	double best = time_forward(m, T, 3, 7, hidden);
 	/* per token: 2 x the block matmul weights + attention 4 * H * hd * mean context */
 	double w_layer = (double)D * (H * hd + 2 * KV * hd) + (double)H * hd * D + 3.0 * D * F;
 	double flop_tok = L * (2.0 * w_layer + 4.0 * H * hd * (T + 1) / 2.0);
@@ -398,8 +395,6 @@ static void bench_llama(double peak)
 	printf("llama memory: resident %.0f MiB after the forward passes (peak %.0f MiB, process "
 	       "baseline %.0f MiB); the weights in F32 would take %.0f MiB\n",
 	       proc_mib("VmRSS:"), proc_mib("VmHWM:"), rss0, n_param * 4.0 / 1048576.0);
-	ods_fwd_free(fwd);
-	free(ids);
 	free(hidden);
 	ods_model_free(m);
 }
