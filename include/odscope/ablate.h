@@ -2,12 +2,15 @@
  * model's predictions when a set S of final-hidden-state dimensions is
  * zeroed (or replaced by its corpus mean), or kept alone.
  *
- * Cost: per batch of inputs, one product Z = H W_U^T per block of the
- * vocabulary (W_U streamed through ods_model_unemb_rows); every condition is
- * a rank-|S| correction of that block, z_S = z - W_U[:,S] (h_S - b_S), or
- * for "only S" z_S = W_U b + W_U[:,S] (h_S - b_S) with b = 0 or the mean.
- * Log-sum-exp, entropy, KL(full || condition), top-1 and the gold logit are
- * accumulated online over the blocks: no [N, V] matrix is ever held.
+ * Cost: inputs are buffered (512 at a time) and each pass streams W_U once:
+ * one product Z = H W_U^T per block of the vocabulary (W_U in its stored
+ * dtype), then every condition is a rank-|S| correction of
+ * that block, z_S = z - W_U[:,S] (h_S - b_S), or for "only S"
+ * z_S = W_U b + W_U[:,S] (h_S - b_S) with b = 0 or the mean. Corrections are
+ * shared between conditions on the same or nested sets; identical conditions
+ * are computed once. Log-sum-exp, entropy, KL(full || condition), top-1 and
+ * the gold logit are accumulated online over the blocks (src/ops/smx.c
+ * kernels): no [N, V] matrix is ever held.
  *
  * Ownership: ods_ablate_open returns a heap handle freed with ods_ablate_free;
  * it copies the conditions. Per-input arrays are borrowed from the handle.
@@ -48,10 +51,12 @@ struct ods_ablate;
 int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const struct ods_cond *conds,
 		    int n_cond, const float *base, float softcap, const float *bias,
 		    struct ods_err *err);
-/* Inputs h[n, D] with gold next tokens gold[n] (all >= 0). */
+/* Inputs h[n, D] with gold next tokens gold[n] (all >= 0); copied. Results
+ * are complete after ods_ablate_finish. */
 void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, int n);
 int64_t ods_ablate_count(const struct ods_ablate *a);
-/* Aggregates of every condition into res[n_cond]; corpus[V] counts give p_corp. */
+/* Runs the inputs still buffered, then the aggregates of every condition
+ * into res[n_cond]; corpus[V] counts give p_corp. Call once. */
 void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_cond_result *res);
 /* Per-input values of condition c (arrays of ods_ablate_count entries). */
 void ods_ablate_inputs(const struct ods_ablate *a, int c, const float **surprisal,

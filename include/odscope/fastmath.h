@@ -29,4 +29,32 @@ static inline float ods_expf(float x)
 	return p * scale;
 }
 
+/* 2^t to about 2.2e-7 relative error for t in [-126, 127] (clamped
+ * outside): 2^round(t) times a degree-5 polynomial in t - round(t), fitted
+ * on [-1/2, 1/2]. The AVX-512 kernels of src/ops/smx.c use the same
+ * coefficients. */
+#define ODS_EXP2_C5 1.3266970636323094e-3f
+#define ODS_EXP2_C4 9.675459936261177e-3f
+#define ODS_EXP2_C3 5.550742521882057e-2f
+#define ODS_EXP2_C2 2.4022121727466583e-1f
+#define ODS_EXP2_C1 6.931469440460205e-1f
+#define ODS_EXP2_C0 1.0000001192092896f
+static inline float ods_exp2f(float t)
+{
+	float n, f, p, scale;
+	uint32_t bits;
+	t = t < -126.0f ? -126.0f : t > 127.0f ? 127.0f : t;
+	n = (t + 12582912.0f) - 12582912.0f;
+	f = t - n;
+	p = ODS_EXP2_C5;
+	p = p * f + ODS_EXP2_C4;
+	p = p * f + ODS_EXP2_C3;
+	p = p * f + ODS_EXP2_C2;
+	p = p * f + ODS_EXP2_C1;
+	p = p * f + ODS_EXP2_C0;
+	bits = (uint32_t)((int32_t)n + 127) << 23;
+	memcpy(&scale, &bits, sizeof scale);
+	return p * scale;
+}
+
 #endif

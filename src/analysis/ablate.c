@@ -1,25 +1,37 @@
 /* ablate.c - ablation conditions by rank-|S| updates with online softmax
  * statistics (see include/odscope/ablate.h).
  *
- * Per input and condition Q the state over the vocabulary blocks seen so far:
- *   m   running max of z_Q,      s = sum exp(z_Q - m),   u = sum exp(z_Q - m) z_Q,
- *   a   sum exp(z_P - m_P) (z_P - z_Q)   (P = full, rescaled with P's max),
+ * Per input and condition Q the state over the vocabulary blocks seen so far,
+ * in base-2 units (every logit is scaled by log2 e: h is, before the product):
+ *   m   running max of z_Q,      s = sum 2^(z_Q - m),   u = sum 2^(z_Q - m) z_Q,
+ *   a   sum 2^(z_P - m_P) (z_P - z_Q)   (P = full, rescaled with P's max),
  *   top-1 and z_Q[gold].
- * Then log-sum-exp L = m + log s, entropy H = L - u / s, surprisal = L - z_Q[gold],
- * KL(P || Q) = a / s_P - L_P + L_Q.
+ * Then, in nats, log-sum-exp L = ln2 (m + log2 s), entropy H = L - ln2 u / s,
+ * surprisal = L - ln2 z_Q[gold], KL(P || Q) = ln2 a / s_P - L_P + L_Q.
+ *
+ * Sharing: every distinct dimension set S is one "node" whose correction
+ * d_S = W_U[:, S] (h_S - b_S) is computed once per input and block, from the
+ * largest set that is a subset of S (cumulative sets cost one column each);
+ * "ablate S" is z - d_S and "only S" is W_U b + d_S. Conditions that are the
+ * same computation (cumulative_|ODs| = ablate_ods, ablating nothing = full)
+ * are computed once and copied.
  */
 #include "odscope/ablate.h"
-#include "odscope/fastmath.h"
 #include "odscope/link.h"
 #include "odscope/ops.h"
+#include "odscope/smx.h"
+#include "odscope/st.h"
 
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define VB 1024   /* vocabulary block */
-#define LANES 16 /* accumulator lanes of the vectorized sums */
+#define SB 4096          /* vocabulary sub-block of one input's work (in L2) */
+#define MM_FLOATS (4 << 20) /* largest logits block of one product (16 MiB) */
+#define PEND 512            /* inputs buffered before a pass over W_U */
+#define LN2 0.69314718055994530942
+#define LOG2E 1.44269504088896340736
 
 struct qstate {
 	double s, u, a;
@@ -27,33 +39,168 @@ struct qstate {
 	int32_t top1;
 };
 
+/* A distinct dimension set: d = d_parent + sum over the extra dims. */
+struct node {
+	int parent; /* node index or -1 */
+	int n_extra;
+	int *xu;    /* [n_extra] union indices of the extra dims */
+	int *xd;    /* [n_extra] the extra dims */
+	int e_off;  /* offset of this node's coefficients in a row of e */
+};
+
+#define SAME_AS_FULL -2
+
 struct ods_ablate {
 	const struct ods_model *m;
 	int D, V, n_cond;
 	struct ods_cond *conds;
-	float *base;       /* [D] replacement values (zeros or means) */
+	int *node;          /* [n_cond] node of each condition (-1: empty set) */
+	int *same;          /* [n_cond] -1, SAME_AS_FULL or an earlier identical condition */
+	int n_node;
+	struct node *nodes; /* [n_node], parents before children */
+	float *base;        /* [D] replacement values (zeros or means) */
+	float *base2;       /* [D] base * log2 e */
+	int has_base;
 	float softcap;
-	const float *bias; /* [V] or NULL */
-	/* per batch */
-	int cap;           /* rows per batch */
-	float *wb;         /* [VB, D] block of W_U */
-	float *z;          /* [cap, VB] full logits of the block */
-	float *wbase;      /* [VB] W_U b for the block */
-	float *e;          /* [cap, sum |S|] h_S - b_S per row and condition */
-	int *e_off;        /* [n_cond] offsets into a row of e */
+	const float *bias;  /* [V] or NULL */
+	int n_union;        /* distinct dimensions over all conditions */
+	int *uni;           /* [n_union] those dimensions */
+	/* inputs waiting for a pass over W_U */
+	float *pend;        /* [PEND, D] */
+	int32_t *pend_gold; /* [PEND] */
+	int n_pend;
+	/* one pass */
+	float *h2;          /* [PEND, D] inputs * log2 e */
+	float *z;           /* [PEND, vb] logits of one product block (base 2) */
+	int vb;             /* vocabulary block of one product */
+	float *wbase;       /* [vb] W_U b of the block (base 2) */
+	float *cols;        /* [n_union, vb] W_U[t0.., uni] of the block */
+	float *e;           /* [PEND, e_row] (h_S - b_S) log2 e per row and node extra dim */
 	int e_row;
-	int n_union;       /* distinct dimensions over all conditions */
-	int *uni;          /* [n_union] those dimensions */
-	int **uidx;        /* [n_cond][n_dims] index of each condition dim in uni */
-	float *cols;       /* [n_union, VB] W_U[t0.., uni] of the block, contiguous per dim */
-	struct qstate *st; /* [cap, n_cond] */
+	struct qstate *st;  /* [PEND, n_cond + 1]: P first, then the conditions */
 	/* per input, per condition: [n_cond][n_in] */
 	int64_t n_in, in_cap;
 	float **surp, **ent, **kl;
 	int32_t **top1;
 	int32_t *gold;
-	int64_t **n_top1;  /* [n_cond][V] */
+	int64_t **n_top1;   /* [n_cond][V] */
 };
+
+static int cmp_int(const void *x, const void *y)
+{
+	int a = *(const int *)x, b = *(const int *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Sorted distinct dims of condition c into out; returns the count. */
+static int dim_set(const struct ods_cond *c, int *out)
+{
+	int n = 0;
+	memcpy(out, c->dims, (size_t)c->n_dims * sizeof *out);
+	qsort(out, (size_t)c->n_dims, sizeof *out, cmp_int);
+	for (int k = 0; k < c->n_dims; k++)
+		if (!n || out[k] != out[n - 1])
+			out[n++] = out[k];
+	return n;
+}
+
+/* The distinct sets of the conditions as nodes (smallest first, each built
+ * from its largest subset), the union of their dimensions, and which
+ * conditions repeat another. */
+static void plan(struct ods_ablate *a)
+{
+	int nc = a->n_cond, D = a->D;
+	int **sets = ods_xcalloc((size_t)nc, sizeof *sets), *size = ods_xcalloc((size_t)nc, sizeof *size);
+	int *order = ods_xmalloc((size_t)nc * sizeof *order), *where = ods_xmalloc((size_t)D * sizeof *where);
+	int *mark = ods_xcalloc((size_t)D, sizeof *mark), n_set = 0;
+	/* distinct sets, in condition order */
+	for (int c = 0; c < nc; c++) {
+		int *s = ods_xmalloc((size_t)(a->conds[c].n_dims + 1) * sizeof *s), n = dim_set(&a->conds[c], s), f = -1;
+		for (int k = 0; k < n_set && f < 0; k++)
+			if (size[k] == n && !memcmp(sets[k], s, (size_t)n * sizeof *s))
+				f = k;
+		if (n == 0) {
+			a->node[c] = -1;
+			free(s);
+		} else if (f >= 0) {
+			a->node[c] = f;
+			free(s);
+		} else {
+			sets[n_set] = s;
+			size[n_set] = n;
+			a->node[c] = n_set++;
+		}
+	}
+	/* order by size; node index = rank in that order */
+	for (int k = 0; k < n_set; k++)
+		order[k] = k;
+	for (int i = 1; i < n_set; i++)
+		for (int j = i; j > 0 && size[order[j - 1]] > size[order[j]]; j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	int *rank = ods_xmalloc((size_t)(n_set + 1) * sizeof *rank);
+	for (int k = 0; k < n_set; k++)
+		rank[order[k]] = k;
+	for (int c = 0; c < nc; c++)
+		if (a->node[c] >= 0)
+			a->node[c] = rank[a->node[c]];
+	for (int d = 0; d < D; d++)
+		where[d] = -1;
+	a->n_node = n_set;
+	a->nodes = ods_xcalloc((size_t)(n_set + 1), sizeof *a->nodes);
+	for (int k = 0; k < n_set; k++) {
+		struct node *nd = &a->nodes[k];
+		int *s = sets[order[k]], n = size[order[k]], best = -1;
+		for (int i = 0; i < n; i++)
+			mark[s[i]] = k + 1;
+		/* the largest earlier node that is a strict subset */
+		for (int p = 0; p < k; p++) {
+			int *ps = sets[order[p]], pn = size[order[p]], sub = pn < n;
+			for (int i = 0; i < pn && sub; i++)
+				sub = mark[ps[i]] == k + 1;
+			if (sub && (best < 0 || pn > size[order[best]]))
+				best = p;
+		}
+		nd->parent = best;
+		if (best >= 0)
+			for (int i = 0; i < size[order[best]]; i++)
+				mark[sets[order[best]][i]] = 0;
+		nd->xu = ods_xmalloc((size_t)n * sizeof *nd->xu);
+		nd->xd = ods_xmalloc((size_t)n * sizeof *nd->xd);
+		for (int i = 0; i < n; i++) {
+			int d = s[i];
+			if (mark[d] != k + 1)
+				continue;
+			if (where[d] < 0) {
+				where[d] = a->n_union;
+				a->uni[a->n_union++] = d;
+			}
+			nd->xd[nd->n_extra] = d;
+			nd->xu[nd->n_extra++] = where[d];
+		}
+		nd->e_off = a->e_row;
+		a->e_row += nd->n_extra;
+	}
+	/* repeated computations */
+	for (int c = 0; c < nc; c++) {
+		a->same[c] = -1;
+		if (a->node[c] < 0 && !a->conds[c].only)
+			a->same[c] = SAME_AS_FULL;
+		for (int p = 0; p < c && a->same[c] == -1; p++)
+			if (a->same[p] == -1 && a->node[p] == a->node[c] && a->conds[p].only == a->conds[c].only)
+				a->same[c] = p;
+	}
+	for (int k = 0; k < n_set; k++)
+		free(sets[k]);
+	free(sets);
+	free(size);
+	free(order);
+	free(rank);
+	free(where);
+	free(mark);
+}
 
 int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const struct ods_cond *conds,
 		    int n_cond, const float *base, float softcap, const float *bias,
@@ -67,45 +214,44 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 			if (conds[c].dims[i] < 0 || conds[c].dims[i] >= D)
 				return ods_err_set(err, ODS_EINVAL, "condition %s: dimension %d is outside [0, %d)",
 						   conds[c].name, conds[c].dims[i], D);
+	ods_smx_init();
 	a = ods_xcalloc(1, sizeof *a);
 	a->m = m;
 	a->D = D;
 	a->V = m->cfg.n_vocab;
 	a->n_cond = n_cond;
-	a->conds = ods_xmalloc((size_t)n_cond * sizeof *a->conds);
-	a->e_off = ods_xmalloc((size_t)n_cond * sizeof *a->e_off);
-	a->uidx = ods_xcalloc((size_t)n_cond, sizeof *a->uidx);
-	a->uni = ods_xmalloc((size_t)D * sizeof *a->uni);
-	{
-		int *where = ods_xmalloc((size_t)D * sizeof *where);
-		for (int d = 0; d < D; d++)
-			where[d] = -1;
-		for (int c = 0; c < n_cond; c++) {
-			a->conds[c] = conds[c];
-			a->conds[c].dims = ods_xmalloc((size_t)(conds[c].n_dims + 1) * sizeof(int));
-			memcpy(a->conds[c].dims, conds[c].dims, (size_t)conds[c].n_dims * sizeof(int));
-			a->uidx[c] = ods_xmalloc((size_t)(conds[c].n_dims + 1) * sizeof(int));
-			for (int k = 0; k < conds[c].n_dims; k++) {
-				int d = conds[c].dims[k];
-				if (where[d] < 0) {
-					where[d] = a->n_union;
-					a->uni[a->n_union++] = d;
-				}
-				a->uidx[c][k] = where[d];
-			}
-			a->e_off[c] = a->e_row;
-			a->e_row += conds[c].n_dims;
-		}
-		free(where);
+	a->conds = ods_xmalloc((size_t)(n_cond + 1) * sizeof *a->conds);
+	for (int c = 0; c < n_cond; c++) {
+		a->conds[c] = conds[c];
+		a->conds[c].dims = ods_xmalloc((size_t)(conds[c].n_dims + 1) * sizeof(int));
+		memcpy(a->conds[c].dims, conds[c].dims, (size_t)conds[c].n_dims * sizeof(int));
 	}
-	a->cols = ods_xmalloc((size_t)(a->n_union ? a->n_union : 1) * VB * sizeof *a->cols);
+	a->node = ods_xmalloc((size_t)(n_cond + 1) * sizeof *a->node);
+	a->same = ods_xmalloc((size_t)(n_cond + 1) * sizeof *a->same);
+	a->uni = ods_xmalloc((size_t)D * sizeof *a->uni);
+	plan(a);
 	a->base = ods_xcalloc((size_t)D, sizeof *a->base);
+	a->base2 = ods_xcalloc((size_t)D, sizeof *a->base2);
 	if (base)
 		memcpy(a->base, base, (size_t)D * sizeof *a->base);
+	for (int j = 0; j < D; j++) {
+		a->has_base |= a->base[j] != 0.0f;
+		a->base2[j] = (float)(a->base[j] * LOG2E);
+	}
 	a->softcap = softcap;
 	a->bias = bias;
-	a->wb = ods_xmalloc((size_t)VB * D * sizeof *a->wb);
-	a->wbase = ods_xmalloc((size_t)VB * sizeof *a->wbase);
+	/* the product's block: as wide as MM_FLOATS allows for PEND rows, a
+	 * multiple of SB (narrow products re-pack the inputs too often) */
+	a->vb = MM_FLOATS / PEND / SB * SB;
+	a->vb = a->vb < SB ? SB : a->vb;
+	a->pend = ods_xmalloc((size_t)PEND * D * sizeof *a->pend);
+	a->pend_gold = ods_xmalloc((size_t)PEND * sizeof *a->pend_gold);
+	a->h2 = ods_xmalloc((size_t)PEND * D * sizeof *a->h2);
+	a->z = ods_xmalloc((size_t)PEND * a->vb * sizeof *a->z);
+	a->wbase = ods_xcalloc((size_t)a->vb, sizeof *a->wbase);
+	a->cols = ods_xmalloc((size_t)(a->n_union + 1) * a->vb * sizeof *a->cols);
+	a->e = ods_xmalloc((size_t)PEND * (size_t)(a->e_row + 1) * sizeof *a->e);
+	a->st = ods_xmalloc((size_t)PEND * (size_t)(n_cond + 1) * sizeof *a->st);
 	a->surp = ods_xcalloc((size_t)n_cond, sizeof *a->surp);
 	a->ent = ods_xcalloc((size_t)n_cond, sizeof *a->ent);
 	a->kl = ods_xcalloc((size_t)n_cond, sizeof *a->kl);
@@ -119,12 +265,6 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 
 static void grow(struct ods_ablate *a, int n)
 {
-	if (n > a->cap) {
-		a->cap = n;
-		a->z = ods_xrealloc(a->z, (size_t)n * VB * sizeof *a->z);
-		a->e = ods_xrealloc(a->e, (size_t)n * (size_t)(a->e_row + 1) * sizeof *a->e);
-		a->st = ods_xrealloc(a->st, (size_t)n * (size_t)a->n_cond * sizeof *a->st);
-	}
 	if (a->n_in + n > a->in_cap) {
 		a->in_cap = a->in_cap ? 2 * a->in_cap : 4096;
 		while (a->in_cap < a->n_in + n)
@@ -139,130 +279,168 @@ static void grow(struct ods_ablate *a, int n)
 	}
 }
 
-/* The model's own output transform (--faithful): bias, then soft-cap. */
-static inline float post(const struct ods_ablate *a, float z, int t)
+/* The model's own output transform (--faithful) on base-2 logits z[nb]
+ * (tokens t0..): bias, then soft-cap, in nats. Returns the maximum. */
+static float post(const struct ods_ablate *a, float *z, int t0, int nb)
 {
-	if (a->bias)
-		z += a->bias[t];
-	if (a->softcap > 0)
-		z = a->softcap * tanhf(z / a->softcap);
-	return z;
+	float mx = -INFINITY;
+	for (int j = 0; j < nb; j++) {
+		float v = (float)(z[j] * LN2);
+		if (a->bias)
+			v += a->bias[t0 + j];
+		if (a->softcap > 0)
+			v = a->softcap * tanhf(v / a->softcap);
+		z[j] = (float)(v * LOG2E);
+		mx = z[j] > mx ? z[j] : mx;
+	}
+	return mx;
 }
 
-/* The rank-|S| update of one vocabulary block in one pass:
- * zq[j] = z0[j] + sg sum_k e[k] W[t0 + j, S_k] (columns from cols by uidx);
- * returns max_j zq[j]. */
-static float rank_update(float *zq, const float *z0, const float *cols, const int *uidx,
-			 const float *e, int n_dims, float sg, int nb)
+/* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
+ * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold; blk, if not
+ * NULL, receives the block's own sums). The sums are taken against q's
+ * running max when there is one (one pass), and rebased when the block
+ * holds a larger value. */
+static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
+		 int gold, int kl, const float *x, const float *zp, float *e_out, double *blk)
 {
-	enum { KMAX = 8 };
-	const float *col[KMAX];
-	float coef[KMAX], bm = -INFINITY;
-	int k0 = 0;
-	/* at most KMAX columns per pass (|S| is small: ODs, random sets of the same size) */
-	do {
-		int nk = n_dims - k0 < KMAX ? n_dims - k0 : KMAX;
-		const float *src = k0 ? zq : z0;
-		for (int k = 0; k < nk; k++) {
-			col[k] = cols + (size_t)uidx[k0 + k] * VB;
-			coef[k] = sg * e[k0 + k];
-		}
-		bm = -INFINITY;
-		switch (nk) {
-#define UPD(N)                                                                  \
-	case N:                                                                 \
-		_Pragma("omp simd reduction(max : bm)") for (int j = 0; j < nb; j++) \
-		{                                                               \
-			float v = src[j];                                       \
-			for (int k = 0; k < N; k++)                             \
-				v += coef[k] * col[k][j];                       \
-			zq[j] = v;                                              \
-			bm = v > bm ? v : bm;                                   \
-		}                                                               \
-		break;
-			UPD(0) UPD(1) UPD(2) UPD(3) UPD(4) UPD(5) UPD(6) UPD(7) UPD(8)
-#undef UPD
-		}
-		k0 += nk;
-	} while (k0 < n_dims);
-	return bm;
-}
-
-/* Fold one block of condition logits zq[nb] (tokens t0..), whose maximum is
- * bm, into state q. pw/zp (may be NULL when kl_block is given): the KL term sum pw (zp - zq). */
-static void fold(struct qstate *q, const float *zq, float bm, const float *zp, const float *pw,
-		 int nb, int t0, int gold, int have_kl, double kl_block)
-{
-	float s = 0, u = 0, aa = 0;
+	double acc[3] = {0, 0, 0};
+	float bm;
+	if (q->m == -INFINITY)
+		q->m = ods_smx_vmax(b, d, sg, nb);
+	bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
+	if (bm > q->m + 16.0f) {
+		/* the largest terms were far from m (2^(v - m) may even have
+		 * overflowed past 100): again against this block's max */
+		double r = exp2((double)q->m - bm);
+		q->s *= r;
+		q->u *= r;
+		q->m = bm;
+		acc[0] = acc[1] = acc[2] = 0;
+		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
+	}
+	q->s += acc[0];
+	q->u += acc[1];
+	q->a += acc[2];
+	if (blk)
+		memcpy(blk, acc, sizeof acc);
+	if (bm > q->m) {
+		double r = exp2((double)q->m - bm);
+		q->s *= r;
+		q->u *= r;
+		q->m = bm;
+	}
 	if (bm > q->topv) {
-		int bi = 0;
-		while (zq[bi] != bm)
-			bi++;
+		int j = ods_smx_find(b, d, sg, nb, bm);
 		q->topv = bm;
-		q->top1 = t0 + bi;
+		q->top1 = t0 + (j < 0 ? 0 : j);
 	}
-	float mn = bm > q->m ? bm : q->m;
-	double r = exp((double)q->m - mn);
-	q->s *= r;
-	q->u *= r;
-	q->m = mn;
-	/* 16 independent lanes: GCC vectorizes this form (it does not the reductions) */
-	float sv[LANES] = {0}, uv[LANES] = {0}, av[LANES] = {0};
-	int j = 0;
-	/* (the two loops keep the masked KL store out of the common case) */
-	if (have_kl) {
-		for (; j + LANES <= nb; j += LANES)
-			for (int l = 0; l < LANES; l++) {
-				float z = zq[j + l], e = ods_expf(z - mn);
-				sv[l] += e;
-				uv[l] += e * z;
-			}
-	} else {
-		for (; j + LANES <= nb; j += LANES)
-			for (int l = 0; l < LANES; l++) {
-				float z = zq[j + l], e = ods_expf(z - mn);
-				sv[l] += e;
-				uv[l] += e * z;
-				av[l] += pw[j + l] * (zp[j + l] - z);
-			}
-	}
-	for (int l = 0; j < nb; j++, l++) {
-		float z = zq[j], e = ods_expf(z - mn);
-		sv[l] += e;
-		uv[l] += e * z;
-		if (!have_kl)
-			av[l] += pw[j] * (zp[j] - z);
-	}
-	for (int l = 0; l < LANES; l++) {
-		s += sv[l];
-		u += uv[l];
-		aa += av[l];
-	}
-	q->a += have_kl ? kl_block : aa;
-	q->s += s;
-	q->u += u;
 	if (gold >= t0 && gold < t0 + nb)
-		q->zgold = zq[gold - t0];
+		q->zgold = ods_smx_at(b, d, sg, gold - t0);
 }
 
-void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, int n)
-{
-	int D = a->D, V = a->V, nc = a->n_cond;
-	int has_base = 0;
+/* Per-thread scratch of one pass. */
+struct scratch {
+	float *zp, *pw, *zq, *delta; /* [SB] each, delta [n_node, SB] */
+	const float **col;           /* [n_union] */
+};
 
-	grow(a, n);
-	for (int j = 0; j < D; j++)
-		has_base |= a->base[j] != 0.0f;
-	/* e[i][k] = h_S - b_S for every condition's dims */
-	for (int i = 0; i < n; i++) {
-		float *e = a->e + (size_t)i * a->e_row;
+/* Input i over the sub-block of tokens t0 .. t0 + nb: zi its logits, cols
+ * (row stride ld) and wbase the block's columns and W_U b. */
+static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, int nb, const float *zi,
+		      const float *cols, size_t ld, const float *wbase, int32_t gold)
+{
+	int nc = a->n_cond, raw = !a->bias && a->softcap <= 0;
+	const float *e = a->e + (size_t)i * a->e_row;
+	struct qstate *ps = &a->st[(size_t)i * (nc + 1)], *qs = ps + 1;
+	const float *zp = zi;
+	float bm;
+	/* P = full; its weights 2^(z_P - m_P), against its max so far, for the KL terms */
+	if (raw) {
+		bm = ods_smx_vmax(zi, NULL, 1.0f, nb);
+	} else {
+		memcpy(w->zp, zi, (size_t)nb * sizeof *w->zp);
+		bm = post(a, w->zp, t0, nb);
+		zp = w->zp;
+	}
+	if (bm > ps->m) {
+		/* every condition's a was accumulated against P's old max */
+		double r = exp2((double)ps->m - bm);
 		for (int c = 0; c < nc; c++)
-			for (int k = 0; k < a->conds[c].n_dims; k++) {
-				int d = a->conds[c].dims[k];
-				e[a->e_off[c] + k] = h[(size_t)i * D + d] - a->base[d];
-			}
+			qs[c].a *= r;
+		ps->s *= r;
+		ps->u *= r;
+		ps->m = bm;
+	}
+	/* pb: this block's sum pw z_P (P's u) and sum pw W b, for the KL terms of
+	 * raw conditions: z_P - z_Q = d_S (ablate) or z - W b - d_S (only) */
+	double pb[3];
+	fold(ps, zp, NULL, 1.0f, nb, t0, gold, raw && a->has_base ? ODS_SMX_KL_EX : ODS_SMX_KL_NONE,
+	     wbase, NULL, w->pw, pb);
+	/* d_S of every node, from its parent's and its extra columns, with
+	 * sum pw d_S; then the conditions on it: ablate z - d_S, only W b + d_S */
+	for (int k = -1; k < a->n_node; k++) {
+		const float *d = NULL;
+		double pd = 0;
+		if (k >= 0) {
+			const struct node *nd = &a->nodes[k];
+			float *dk = w->delta + (size_t)k * SB;
+			for (int x = 0; x < nd->n_extra; x++)
+				w->col[x] = cols + (size_t)nd->xu[x] * ld;
+			pd = ods_smx_axpy(dk, nd->parent >= 0 ? w->delta + (size_t)nd->parent * SB : NULL,
+					  w->col, e + nd->e_off, nd->n_extra, raw ? w->pw : NULL, nb);
+			d = dk;
+		}
 		for (int c = 0; c < nc; c++) {
-			struct qstate *q = &a->st[(size_t)i * nc + c];
+			const struct ods_cond *cd = &a->conds[c];
+			const float *b = cd->only ? wbase : zi;
+			float sg = cd->only ? 1.0f : -1.0f;
+			if (a->node[c] != k || a->same[c] != -1)
+				continue;
+			if (raw) {
+				fold(&qs[c], b, d, sg, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL, NULL, NULL);
+				qs[c].a += cd->only ? pb[1] - pb[2] - pd : pd;
+			} else {
+				ods_smx_combine(w->zq, b, d, sg, nb);
+				post(a, w->zq, t0, nb);
+				fold(&qs[c], w->zq, NULL, 1.0f, nb, t0, gold, ODS_SMX_KL_DIFF, w->pw, zp, NULL,
+				     NULL);
+			}
+		}
+	}
+}
+
+/* One pass over W_U for the n pending inputs. */
+static void run_pending(struct ods_ablate *a)
+{
+	int D = a->D, V = a->V, nc = a->n_cond, n = a->n_pend, nt = omp_get_max_threads();
+	const struct ods_mat *W = &a->m->unemb;
+	size_t esz = ods_dtype_size(W->dtype);
+	struct scratch *ws = ods_xcalloc((size_t)nt, sizeof *ws);
+
+	if (!n)
+		return;
+	grow(a, n);
+	for (int t = 0; t < nt; t++) {
+		ws[t].zp = ods_xmalloc((size_t)SB * sizeof(float));
+		ws[t].pw = ods_xmalloc((size_t)SB * sizeof(float));
+		ws[t].zq = ods_xmalloc((size_t)SB * sizeof(float));
+		ws[t].delta = ods_xmalloc((size_t)(a->n_node + 1) * SB * sizeof(float));
+		ws[t].col = ods_xmalloc((size_t)(a->n_union + 1) * sizeof *ws[t].col);
+	}
+	/* base-2 units: h2 = h log2 e, e = (h_S - b_S) log2 e */
+	for (size_t j = 0; j < (size_t)n * D; j++)
+		a->h2[j] = (float)(a->pend[j] * LOG2E);
+	for (int i = 0; i < n; i++) {
+		const float *h = a->pend + (size_t)i * D;
+		float *e = a->e + (size_t)i * a->e_row;
+		for (int k = 0; k < a->n_node; k++)
+			for (int x = 0; x < a->nodes[k].n_extra; x++) {
+				int d = a->nodes[k].xd[x];
+				e[a->nodes[k].e_off + x] = (float)(((double)h[d] - a->base[d]) * LOG2E);
+			}
+		for (int c = 0; c <= nc; c++) {
+			struct qstate *q = &a->st[(size_t)i * (nc + 1) + c];
 			q->s = q->u = q->a = 0;
 			q->m = -INFINITY;
 			q->topv = -INFINITY;
@@ -270,123 +448,80 @@ void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, i
 			q->zgold = 0;
 		}
 	}
-	for (int t0 = 0; t0 < V; t0 += VB) {
-		int nb = V - t0 < VB ? V - t0 : VB;
-		ods_model_unemb_rows(a->m, t0, t0 + nb, a->wb);
-		ods_matmul(a->z, h, a->wb, ODS_W_OUT_IN, NULL, n, D, nb); /* z[n, nb] */
-		for (int u = 0; u < a->n_union; u++)
-			for (int j = 0; j < nb; j++)
-				a->cols[(size_t)u * VB + j] = a->wb[(size_t)j * D + a->uni[u]];
-		if (has_base)
-			ods_matmul(a->wbase, a->base, a->wb, ODS_W_OUT_IN, NULL, 1, D, nb);
-		else
-			memset(a->wbase, 0, (size_t)nb * sizeof *a->wbase);
-#pragma omp parallel
-		{
-			float *zq = ods_xmalloc((size_t)nb * sizeof *zq), *pw = ods_xmalloc((size_t)nb * sizeof *pw);
-			float *zp = ods_xmalloc((size_t)nb * sizeof *zp);
-			double *g = ods_xmalloc((size_t)(a->n_union + 1) * sizeof *g); /* [n_union] */
-			int raw = !a->bias && a->softcap <= 0; /* logits are linear in h: KL terms by columns */
-#pragma omp for schedule(static)
-			for (int i = 0; i < n; i++) {
-				const float *zi = a->z + (size_t)i * nb;
-				const float *e = a->e + (size_t)i * a->e_row;
-				struct qstate *qs = &a->st[(size_t)i * nc];
-				/* P = full (condition 0): its weights exp(z_P - m_P) for the KL terms */
-				for (int j = 0; j < nb; j++)
-					zp[j] = post(a, zi[j], t0 + j);
-				float bm = zp[0];
-				for (int j = 1; j < nb; j++)
-					bm = zp[j] > bm ? zp[j] : bm;
-				float mp = bm > qs[0].m ? bm : qs[0].m;
-				double r = exp((double)qs[0].m - mp);
-				/* rescale every condition's a (accumulated with P's old max) */
-				for (int c = 0; c < nc; c++)
-					qs[c].a *= r;
-#pragma omp simd
-				for (int j = 0; j < nb; j++)
-					pw[j] = ods_expf(zp[j] - mp);
-				/* raw logits: z_P - z_Q = -sg sum_k e_k W[:, S_k] (+ z - W b for "only"), so
-				 * sum pw (z_P - z_Q) needs only g_u = sum pw W[:, u] and two more sums */
-				double pz = 0, pb = 0;
-				if (raw) {
-					/* double sums: the "only" terms are differences of large sums */
-					for (int u = 0; u < a->n_union; u++) {
-						const float *col = a->cols + (size_t)u * VB;
-						double acc = 0;
-#pragma omp simd reduction(+ : acc)
-						for (int j = 0; j < nb; j++)
-							acc += pw[j] * col[j];
-						g[u] = acc;
-					}
-					double az = 0, ab = 0;
-#pragma omp simd reduction(+ : az, ab)
-					for (int j = 0; j < nb; j++) {
-						az += pw[j] * zp[j];
-						ab += pw[j] * a->wbase[j];
-					}
-					pz = az;
-					pb = ab;
-				}
-				for (int c = 0; c < nc; c++) {
-					const struct ods_cond *cd = &a->conds[c];
-					const float *ec = e + a->e_off[c];
-					const float *zc = zq;
-					float cm = -INFINITY;
-					if (cd->n_dims == 0 && !cd->only) {
-						zc = zp;
-						for (int j = 0; j < nb; j++)
-							cm = zp[j] > cm ? zp[j] : cm;
-					} else if (a->bias || a->softcap > 0) {
-						rank_update(zq, cd->only ? a->wbase : zi, a->cols, a->uidx[c], ec,
-							    cd->n_dims, cd->only ? 1.0f : -1.0f, nb);
-						for (int j = 0; j < nb; j++) {
-							zq[j] = post(a, zq[j], t0 + j);
-							cm = zq[j] > cm ? zq[j] : cm;
-						}
-					} else {
-						cm = rank_update(zq, cd->only ? a->wbase : zi, a->cols, a->uidx[c], ec,
-								 cd->n_dims, cd->only ? 1.0f : -1.0f, nb);
-					}
-					double klb = 0;
-					if (raw) {
-						/* ablate: z_P - z_Q = sum_k e_k col_k; only: z_P - z_Q = z - Wb - sum_k e_k col_k */
-						for (int k = 0; k < cd->n_dims; k++)
-							klb += ec[k] * g[a->uidx[c][k]];
-						if (cd->only)
-							klb = pz - pb - klb;
-					}
-					fold(&qs[c], zc, cm, zp, pw, nb, t0, gold[i], raw, klb);
-				}
+	for (int t0 = 0; t0 < V; t0 += a->vb) {
+		int nb = V - t0 < a->vb ? V - t0 : a->vb;
+		const char *w0 = (const char *)W->data + (size_t)t0 * D * esz; /* W_U[t0.., :] */
+		ods_matmul_mat(a->z, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D, nb); /* z[n, nb] */
+		/* the union's columns of the block, row by row (W_U is row-major) */
+#pragma omp parallel for schedule(static)
+		for (int j = 0; j < nb; j++)
+			for (int u = 0; u < a->n_union; u++) {
+				if (W->dtype == ODS_DT_F32)
+					a->cols[(size_t)u * nb + j] = ((const float *)w0)[(size_t)j * D + a->uni[u]];
+				else
+					ods_cvt_f32(&a->cols[(size_t)u * nb + j], w0, W->dtype,
+						    (size_t)j * D + a->uni[u], 1);
 			}
-			free(zq);
-			free(pw);
-			free(zp);
-			free(g);
+		if (a->has_base)
+			ods_matmul_mat(a->wbase, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
+		/* sub-blocks outside: their columns stay in cache across the inputs */
+		for (int s0 = 0; s0 < nb; s0 += SB) {
+#pragma omp parallel for schedule(static)
+			for (int i = 0; i < n; i++)
+				sub_block(a, &ws[omp_get_thread_num()], i, t0 + s0, nb - s0 < SB ? nb - s0 : SB,
+					  a->z + (size_t)i * nb + s0, a->cols + s0, (size_t)nb, a->wbase + s0,
+					  a->pend_gold[i]);
 		}
 	}
-	/* finalize this batch's inputs */
+	/* finalize the pass's inputs */
 	for (int i = 0; i < n; i++) {
-		const struct qstate *qs = &a->st[(size_t)i * nc];
-		double lp = qs[0].m + log(qs[0].s);
+		const struct qstate *ps = &a->st[(size_t)i * (nc + 1)], *qs = ps + 1;
+		double lp = ps->m + log2(ps->s); /* base 2 */
 		int64_t k = a->n_in + i;
 		for (int c = 0; c < nc; c++) {
-			const struct qstate *q = &qs[c];
-			double l = q->m + log(q->s);
-			a->surp[c][k] = (float)(l - q->zgold);
-			a->ent[c][k] = (float)(l - q->u / q->s);
-			a->kl[c][k] = (float)(q->a / qs[0].s - lp + l);
-			a->top1[c][k] = q->top1;
-			a->n_top1[c][q->top1]++;
+			int src = a->same[c];
+			if (src >= 0) {
+				a->surp[c][k] = a->surp[src][k];
+				a->ent[c][k] = a->ent[src][k];
+				a->kl[c][k] = a->kl[src][k];
+				a->top1[c][k] = a->top1[src][k];
+			} else {
+				const struct qstate *q = src == SAME_AS_FULL ? ps : &qs[c];
+				double l = q->m + log2(q->s);
+				a->surp[c][k] = (float)(LN2 * (l - q->zgold));
+				a->ent[c][k] = (float)(LN2 * (l - q->u / q->s));
+				a->kl[c][k] = src == SAME_AS_FULL ? 0.0f : (float)(LN2 * (q->a / ps->s - lp + l));
+				a->top1[c][k] = q->top1;
+			}
+			a->n_top1[c][a->top1[c][k]]++;
 		}
-		a->gold[k] = gold[i];
+		a->gold[k] = a->pend_gold[i];
 	}
 	a->n_in += n;
+	a->n_pend = 0;
+	for (int t = 0; t < nt; t++) {
+		free(ws[t].zp);
+		free(ws[t].pw);
+		free(ws[t].zq);
+		free(ws[t].delta);
+		free(ws[t].col);
+	}
+	free(ws);
+}
+
+void ods_ablate_add(struct ods_ablate *a, const float *h, const int32_t *gold, int n)
+{
+	for (int i = 0; i < n; i++) {
+		memcpy(a->pend + (size_t)a->n_pend * a->D, h + (size_t)i * a->D, (size_t)a->D * sizeof *h);
+		a->pend_gold[a->n_pend++] = gold[i];
+		if (a->n_pend == PEND)
+			run_pending(a);
+	}
 }
 
 int64_t ods_ablate_count(const struct ods_ablate *a)
 {
-	return a->n_in;
+	return a->n_in + a->n_pend;
 }
 
 static int cmp_float(const void *x, const void *y)
@@ -410,9 +545,11 @@ static void mean_median(const float *v, int64_t n, double *mean, double *median)
 
 void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_cond_result *res)
 {
-	int64_t n = a->n_in, total = 0;
+	int64_t n, total = 0;
 	double *x = ods_xmalloc((size_t)a->V * sizeof *x), *y = ods_xmalloc((size_t)a->V * sizeof *y);
 
+	run_pending(a);
+	n = a->n_in;
 	for (int t = 0; t < a->V; t++)
 		total += corpus[t];
 	for (int c = 0; c < a->n_cond; c++) {
@@ -470,9 +607,15 @@ void ods_ablate_free(struct ods_ablate *a)
 {
 	if (!a)
 		return;
+	for (int k = 0; k < a->n_node; k++) {
+		free(a->nodes[k].xu);
+		free(a->nodes[k].xd);
+	}
+	free(a->nodes);
+	free(a->node);
+	free(a->same);
 	for (int c = 0; c < a->n_cond; c++) {
 		free(a->conds[c].dims);
-		free(a->uidx[c]);
 		free(a->surp[c]);
 		free(a->ent[c]);
 		free(a->kl[c]);
@@ -480,12 +623,13 @@ void ods_ablate_free(struct ods_ablate *a)
 		free(a->n_top1[c]);
 	}
 	free(a->conds);
-	free(a->uidx);
 	free(a->uni);
 	free(a->cols);
-	free(a->e_off);
 	free(a->base);
-	free(a->wb);
+	free(a->base2);
+	free(a->pend);
+	free(a->pend_gold);
+	free(a->h2);
 	free(a->wbase);
 	free(a->z);
 	free(a->e);

@@ -1,0 +1,391 @@
+/* smx.c - block kernels for streamed softmax statistics (see
+ * include/odscope/smx.h). The portable versions are plain loops GCC
+ * vectorizes, one per case so that no branch sits inside a loop; the
+ * AVX-512 versions exist because GCC's own vectorization of the exp loop
+ * (masked, and without FMA under -std=c11) was several times slower than the
+ * ablation cost target allows.
+ *
+ * sg is +1 or -1 everywhere, so b + sg d rounds once with or without FMA:
+ * both versions see the same v. */
+#include "odscope/smx.h"
+#include "odscope/fastmath.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SMX_X86 1
+#include <immintrin.h>
+#endif
+
+static int use512; /* set once by ods_smx_init */
+
+/* ---- portable ---- */
+
+static double axpy_c(float *d, const float *p, const float *const *col, const float *c, int nk,
+		     const float *w, int n)
+{
+	float a = 0;
+	if (p)
+		memcpy(d, p, (size_t)n * sizeof *d);
+	else
+		memset(d, 0, (size_t)n * sizeof *d);
+	for (int k = 0; k < nk; k++) {
+		const float *ck = col[k];
+		float ak = c[k];
+#pragma omp simd
+		for (int j = 0; j < n; j++)
+			d[j] += ak * ck[j];
+	}
+	if (w) {
+#pragma omp simd reduction(+ : a)
+		for (int j = 0; j < n; j++)
+			a += w[j] * d[j];
+	}
+	return a;
+}
+
+static float combine_c(float *v, const float *b, const float *d, float sg, int n)
+{
+	float mx = -INFINITY;
+	if (!d) {
+		memcpy(v, b, (size_t)n * sizeof *v);
+	} else {
+#pragma omp simd
+		for (int j = 0; j < n; j++)
+			v[j] = b[j] + sg * d[j];
+	}
+#pragma omp simd reduction(max : mx)
+	for (int j = 0; j < n; j++)
+		mx = v[j] > mx ? v[j] : mx;
+	return mx;
+}
+
+static float vmax_c(const float *b, const float *d, float sg, int n)
+{
+	float mx = -INFINITY;
+	if (!d) {
+#pragma omp simd reduction(max : mx)
+		for (int j = 0; j < n; j++)
+			mx = b[j] > mx ? b[j] : mx;
+	} else {
+#pragma omp simd reduction(max : mx)
+		for (int j = 0; j < n; j++) {
+			float v = b[j] + sg * d[j];
+			mx = v > mx ? v : mx;
+		}
+	}
+	return mx;
+}
+
+/* The sums over v (the block's values, in L1) once they are stored. */
+static void sums_c(const float *v, float m, int n, int kl, const float *x, const float *zp,
+		   float *e_out, double acc[3])
+{
+	float s = 0, u = 0, a = 0;
+	if (e_out) {
+#pragma omp simd reduction(+ : s, u)
+		for (int j = 0; j < n; j++) {
+			float e = ods_exp2f(v[j] - m);
+			e_out[j] = e;
+			s += e;
+			u += e * v[j];
+		}
+		if (kl == ODS_SMX_KL_EX) {
+#pragma omp simd reduction(+ : a)
+			for (int j = 0; j < n; j++)
+				a += e_out[j] * x[j];
+		}
+	} else if (kl == ODS_SMX_KL_EX) {
+#pragma omp simd reduction(+ : s, u, a)
+		for (int j = 0; j < n; j++) {
+			float e = ods_exp2f(v[j] - m);
+			s += e;
+			u += e * v[j];
+			a += e * x[j];
+		}
+	} else {
+#pragma omp simd reduction(+ : s, u)
+		for (int j = 0; j < n; j++) {
+			float e = ods_exp2f(v[j] - m);
+			s += e;
+			u += e * v[j];
+		}
+	}
+	if (kl == ODS_SMX_KL_DIFF) {
+#pragma omp simd reduction(+ : a)
+		for (int j = 0; j < n; j++)
+			a += x[j] * (zp[j] - v[j]);
+	}
+	acc[0] += s;
+	acc[1] += u;
+	acc[2] += a;
+}
+
+static float fold_c(const float *b, const float *d, float sg, float m, int n, int kl,
+		    const float *x, const float *zp, float *e_out, double acc[3])
+{
+	enum { NB = 1024 };
+	float v[NB], mx = -INFINITY;
+	for (int j0 = 0; j0 < n; j0 += NB) {
+		int nb = n - j0 < NB ? n - j0 : NB;
+		float bm = combine_c(v, b + j0, d ? d + j0 : NULL, sg, nb);
+		mx = bm > mx ? bm : mx;
+		sums_c(v, m, nb, kl, x ? x + j0 : NULL, zp ? zp + j0 : NULL, e_out ? e_out + j0 : NULL,
+		       acc);
+	}
+	return mx;
+}
+
+/* ---- AVX-512 ---- */
+
+#ifdef SMX_X86
+#define T512 __attribute__((target("avx512f")))
+#define AI __attribute__((always_inline))
+
+static inline T512 AI __mmask16 tail16(int left)
+{
+	return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* 2^t for t up to 127: 2^round(t) p(t - round(t)), p the degree-5
+ * polynomial of ods_exp2f (a 32-entry table with a degree-2 polynomial, tried
+ * instead, was slower: the table lookup and extra multiply cost more than
+ * the three FMAs they save). */
+static inline T512 AI __m512 exp2_512(__m512 t)
+{
+	__m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 f = _mm512_sub_ps(t, r);
+	__m512 p = _mm512_set1_ps(ODS_EXP2_C5);
+	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ODS_EXP2_C4));
+	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ODS_EXP2_C3));
+	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ODS_EXP2_C2));
+	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ODS_EXP2_C1));
+	p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(ODS_EXP2_C0));
+	return _mm512_scalef_ps(p, r);
+}
+
+/* v for the lanes of k (others 0); neg: sg = -1 (an add or a subtract, not
+ * an FMA: that keeps the FMA ports for exp) */
+static inline T512 AI __m512 v512(const float *b, const float *d, int neg, int j, __mmask16 k)
+{
+	__m512 v = _mm512_maskz_loadu_ps(k, b + j);
+	if (!d)
+		return v;
+	return neg ? _mm512_sub_ps(v, _mm512_maskz_loadu_ps(k, d + j))
+		   : _mm512_add_ps(v, _mm512_maskz_loadu_ps(k, d + j));
+}
+
+T512 static double axpy512(float *d, const float *p, const float *const *col, const float *c,
+			   int nk, const float *w, int n)
+{
+	__m512 a = _mm512_setzero_ps();
+	int j = 0;
+	/* four vectors at a time: four independent chains of nk FMAs */
+	for (; j + 64 <= n; j += 64) {
+		__m512 v0, v1, v2, v3;
+		if (p) {
+			v0 = _mm512_loadu_ps(p + j);
+			v1 = _mm512_loadu_ps(p + j + 16);
+			v2 = _mm512_loadu_ps(p + j + 32);
+			v3 = _mm512_loadu_ps(p + j + 48);
+		} else {
+			v0 = v1 = v2 = v3 = _mm512_setzero_ps();
+		}
+		for (int q = 0; q < nk; q++) {
+			const float *cq = col[q] + j;
+			__m512 cc = _mm512_set1_ps(c[q]);
+			v0 = _mm512_fmadd_ps(cc, _mm512_loadu_ps(cq), v0);
+			v1 = _mm512_fmadd_ps(cc, _mm512_loadu_ps(cq + 16), v1);
+			v2 = _mm512_fmadd_ps(cc, _mm512_loadu_ps(cq + 32), v2);
+			v3 = _mm512_fmadd_ps(cc, _mm512_loadu_ps(cq + 48), v3);
+		}
+		_mm512_storeu_ps(d + j, v0);
+		_mm512_storeu_ps(d + j + 16, v1);
+		_mm512_storeu_ps(d + j + 32, v2);
+		_mm512_storeu_ps(d + j + 48, v3);
+		if (w) {
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), v0, a);
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 16), v1, a);
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 32), v2, a);
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 48), v3, a);
+		}
+	}
+	for (; j < n; j += 16) {
+		__mmask16 k = tail16(n - j);
+		__m512 v = p ? _mm512_maskz_loadu_ps(k, p + j) : _mm512_setzero_ps();
+		for (int q = 0; q < nk; q++)
+			v = _mm512_fmadd_ps(_mm512_set1_ps(c[q]), _mm512_maskz_loadu_ps(k, col[q] + j), v);
+		_mm512_mask_storeu_ps(d + j, k, v);
+		if (w)
+			a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + j), v, a);
+	}
+	return _mm512_reduce_add_ps(a);
+}
+
+T512 static int find512(const float *b, const float *d, float sg, int n, float x)
+{
+	__m512 vx = _mm512_set1_ps(x);
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 k = tail16(n - j);
+		__mmask16 eq = _mm512_mask_cmp_ps_mask(k, v512(b, d, sg < 0, j, k), vx, _CMP_EQ_OQ);
+		if (eq)
+			return j + __builtin_ctz(eq);
+	}
+	return -1;
+}
+
+T512 static float combine512(float *out, const float *b, const float *d, float sg, int n)
+{
+	__m512 mx = _mm512_set1_ps(-INFINITY);
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 k = tail16(n - j);
+		__m512 v = v512(b, d, sg < 0, j, k);
+		_mm512_mask_storeu_ps(out + j, k, v);
+		mx = _mm512_mask_max_ps(mx, k, mx, v);
+	}
+	return _mm512_reduce_max_ps(mx);
+}
+
+T512 static float vmax512(const float *b, const float *d, float sg, int n)
+{
+	__m512 mx = _mm512_set1_ps(-INFINITY);
+	for (int j = 0; j < n; j += 16) {
+		__mmask16 k = tail16(n - j);
+		mx = _mm512_mask_max_ps(mx, k, mx, v512(b, d, sg < 0, j, k));
+	}
+	return _mm512_reduce_max_ps(mx);
+}
+
+/* One vector of the fold; lanes outside k contribute nothing. */
+static inline T512 AI void fold16(const float *b, const float *d, int neg, __m512 vm, int j,
+				  __mmask16 k, const int kl, const float *x, const float *zp,
+				  float *e_out, __m512 *mx, __m512 *s, __m512 *u, __m512 *a)
+{
+	__m512 v = v512(b, d, neg, j, k);
+	__m512 e = _mm512_maskz_mov_ps(k, exp2_512(_mm512_sub_ps(v, vm)));
+	*mx = _mm512_mask_max_ps(*mx, k, *mx, v);
+	*s = _mm512_add_ps(*s, e);
+	*u = _mm512_fmadd_ps(e, v, *u);
+	if (kl == ODS_SMX_KL_EX)
+		*a = _mm512_fmadd_ps(e, _mm512_maskz_loadu_ps(k, x + j), *a);
+	else if (kl == ODS_SMX_KL_DIFF)
+		*a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, x + j),
+				     _mm512_sub_ps(_mm512_maskz_loadu_ps(k, zp + j), v), *a);
+	if (e_out)
+		_mm512_mask_storeu_ps(e_out + j, k, e);
+}
+
+static inline T512 AI float fold512_(const float *b, const float *d, int neg, float m, int n,
+				     const int kl, const float *x, const float *zp, float *e_out,
+				     double acc[3])
+{
+	const __m512 vm = _mm512_set1_ps(m);
+	__m512 z0 = _mm512_setzero_ps(), mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
+	__m512 s0 = z0, s1 = z0, u0 = z0, u1 = z0, a0 = z0, a1 = z0;
+	int j = 0;
+	/* two chains of accumulators: more independent work per iteration, and
+	 * each lane sums at most n / 32 terms */
+	for (; j + 32 <= n; j += 32) {
+		fold16(b, d, neg, vm, j, 0xffff, kl, x, zp, e_out, &mx0, &s0, &u0, &a0);
+		fold16(b, d, neg, vm, j + 16, 0xffff, kl, x, zp, e_out, &mx1, &s1, &u1, &a1);
+	}
+	for (; j < n; j += 16)
+		fold16(b, d, neg, vm, j, tail16(n - j), kl, x, zp, e_out, &mx0, &s0, &u0, &a0);
+	acc[0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+	acc[1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, u1));
+	acc[2] += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+	return _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1));
+}
+
+/* one specialization per case (the hot one: a condition's, no x, no e_out) */
+T512 static float fold512(const float *b, const float *d, float sg, float m, int n, int kl,
+			  const float *x, const float *zp, float *e_out, double acc[3])
+{
+	int neg = sg < 0;
+	if (e_out)
+		return kl == ODS_SMX_KL_EX     ? fold512_(b, d, neg, m, n, ODS_SMX_KL_EX, x, zp, e_out, acc)
+		       : kl == ODS_SMX_KL_DIFF ? fold512_(b, d, neg, m, n, ODS_SMX_KL_DIFF, x, zp, e_out, acc)
+					       : fold512_(b, d, neg, m, n, ODS_SMX_KL_NONE, x, zp, e_out, acc);
+	switch (kl) {
+	case ODS_SMX_KL_EX:
+		return fold512_(b, d, neg, m, n, ODS_SMX_KL_EX, x, zp, NULL, acc);
+	case ODS_SMX_KL_DIFF:
+		return fold512_(b, d, neg, m, n, ODS_SMX_KL_DIFF, x, zp, NULL, acc);
+	default:
+		return neg ? fold512_(b, d, 1, m, n, ODS_SMX_KL_NONE, x, zp, NULL, acc)
+			   : fold512_(b, d, 0, m, n, ODS_SMX_KL_NONE, x, zp, NULL, acc);
+	}
+}
+#endif
+
+/* ---- dispatch ---- */
+
+int ods_smx_init(void)
+{
+	const char *env = getenv("ODS_SIMD");
+	use512 = 0;
+#ifdef SMX_X86
+	__builtin_cpu_init();
+	use512 = __builtin_cpu_supports("avx512f") && !(env && !strcmp(env, "generic"));
+#else
+	(void)env;
+#endif
+	return use512;
+}
+
+double ods_smx_axpy(float *d, const float *p, const float *const *col, const float *c, int nk,
+		    const float *w, int n)
+{
+#ifdef SMX_X86
+	if (use512)
+		return axpy512(d, p, col, c, nk, w, n);
+#endif
+	return axpy_c(d, p, col, c, nk, w, n);
+}
+
+float ods_smx_combine(float *v, const float *b, const float *d, float sg, int n)
+{
+#ifdef SMX_X86
+	if (use512)
+		return combine512(v, b, d, sg, n);
+#endif
+	return combine_c(v, b, d, sg, n);
+}
+
+float ods_smx_vmax(const float *b, const float *d, float sg, int n)
+{
+#ifdef SMX_X86
+	if (use512)
+		return vmax512(b, d, sg, n);
+#endif
+	return vmax_c(b, d, sg, n);
+}
+
+float ods_smx_at(const float *b, const float *d, float sg, int j)
+{
+	return d ? b[j] + sg * d[j] : b[j];
+}
+
+int ods_smx_find(const float *b, const float *d, float sg, int n, float x)
+{
+#ifdef SMX_X86
+	if (use512)
+		return find512(b, d, sg, n, x);
+#endif
+	for (int j = 0; j < n; j++)
+		if (ods_smx_at(b, d, sg, j) == x)
+			return j;
+	return -1;
+}
+
+float ods_smx_fold(const float *b, const float *d, float sg, float m, int n, int kl,
+		   const float *x, const float *zp, float *e_out, double acc[3])
+{
+#ifdef SMX_X86
+	if (use512)
+		return fold512(b, d, sg, m, n, kl, x, zp, e_out, acc);
+#endif
+	return fold_c(b, d, sg, m, n, kl, x, zp, e_out, acc);
+}

@@ -1,0 +1,157 @@
+/* test_smx.c - the streamed-softmax kernels (src/ops/smx.c) against float64
+ * sums written here, for both kernel sets (AVX-512 where the CPU has it, and
+ * the portable one forced by ODS_SIMD=generic), on lengths with and without
+ * a vector tail. */
+#include "t.h"
+
+#include "odscope/fastmath.h"
+#include "odscope/smx.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int lens[] = {1, 7, 15, 16, 17, 31, 33, 100, 1024, 1031, 4096};
+
+static float frand(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (float)((*s >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+static int rel_ok(double got, double want, double tol)
+{
+	return fabs(got - want) <= tol * fabs(want) + 1e-30;
+}
+
+/* Every kernel on random data of each length, against float64. */
+static void check_kernels(const char *which)
+{
+	uint64_t seed = 7;
+	for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+		int n = lens[li];
+		float *b = malloc(n * sizeof *b), *d = malloc(n * sizeof *d), *x = malloc(n * sizeof *x);
+		float *zp = malloc(n * sizeof *zp), *e = malloc(n * sizeof *e), *v = malloc(n * sizeof *v);
+		float *c0 = malloc(n * sizeof *c0), *c1 = malloc(n * sizeof *c1), *p = malloc(n * sizeof *p);
+		for (int j = 0; j < n; j++) {
+			b[j] = 8.0f * frand(&seed);
+			d[j] = 2.0f * frand(&seed);
+			x[j] = 0.5f + 0.5f * frand(&seed);
+			zp[j] = 8.0f * frand(&seed);
+			c0[j] = frand(&seed);
+			c1[j] = frand(&seed);
+			p[j] = frand(&seed);
+		}
+		/* axpy with and without a parent, and its weighted sum */
+		{
+			const float *col[2] = {c0, c1};
+			const float coef[2] = {0.75f, -1.5f};
+			double ws = ods_smx_axpy(v, p, col, coef, 2, x, n), want_ws = 0;
+			int bad = 0;
+			for (int j = 0; j < n; j++) {
+				double w = (double)p[j] + 0.75 * c0[j] - 1.5 * c1[j];
+				bad += fabs(v[j] - w) > 1e-6 * (1 + fabs(w));
+				want_ws += (double)x[j] * v[j];
+			}
+			T_CHECK(!bad && rel_ok(ws, want_ws, 1e-5), "%s axpy n=%d: %d bad, %g vs %g", which, n, bad,
+				ws, want_ws);
+			ods_smx_axpy(v, NULL, col, coef, 1, NULL, n);
+			bad = 0;
+			for (int j = 0; j < n; j++)
+				bad += fabs(v[j] - 0.75 * c0[j]) > 1e-6;
+			T_CHECK(!bad, "%s axpy without parent n=%d", which, n);
+		}
+		for (int dm = 0; dm < 2; dm++)
+			for (int neg = 0; neg < 2; neg++) {
+				const float *dd = dm ? d : NULL;
+				float sg = neg ? -1.0f : 1.0f, mx = -INFINITY;
+				int first = -1;
+				for (int j = 0; j < n; j++) {
+					float w = ods_smx_at(b, dd, sg, j);
+					T_CHECK(w == (dd ? b[j] + sg * d[j] : b[j]), "%s at n=%d j=%d", which, n, j);
+					if (w > mx) {
+						mx = w;
+						first = j;
+					}
+				}
+				T_CHECK(ods_smx_vmax(b, dd, sg, n) == mx, "%s vmax n=%d", which, n);
+				T_CHECK(ods_smx_combine(v, b, dd, sg, n) == mx, "%s combine max n=%d", which, n);
+				T_CHECK(!memcmp(v, b, 0) && v[n - 1] == ods_smx_at(b, dd, sg, n - 1), "%s combine n=%d",
+					which, n);
+				T_CHECK(ods_smx_find(b, dd, sg, n, mx) == first, "%s find n=%d", which, n);
+				T_CHECK(ods_smx_find(b, dd, sg, n, 1e9f) == -1, "%s find absent n=%d", which, n);
+				/* the sums against m = the max and against an m 40 below it */
+				for (int below = 0; below < 2; below++) {
+					float m = below ? mx - 40.0f : mx;
+					for (int kl = ODS_SMX_KL_NONE; kl <= ODS_SMX_KL_DIFF; kl++)
+						for (int eo = 0; eo < 2; eo++) {
+							double acc[3] = {1, 2, 3}, s = 0, u = 0, a = 0;
+							int bad = 0;
+							float got = ods_smx_fold(b, dd, sg, m, n, kl, x, zp, eo ? e : NULL, acc);
+							for (int j = 0; j < n; j++) {
+								double w = ods_smx_at(b, dd, sg, j), ej = exp2((double)(float)(w - m)); /* v - m in float, as documented */
+								s += ej;
+								u += ej * w;
+								a += kl == ODS_SMX_KL_EX ? ej * x[j]
+								     : kl == ODS_SMX_KL_DIFF ? x[j] * ((double)zp[j] - w) : 0;
+								if (eo)
+									bad += !rel_ok(e[j], ej, 5e-7);
+							}
+							T_CHECK(got == mx, "%s fold max n=%d", which, n);
+							T_CHECK(rel_ok(acc[0] - 1, s, 2e-6) && fabs(acc[1] - 2 - u) <= 2e-6 * (fabs(u) + s * 8),
+								"%s fold n=%d kl=%d d=%d sg=%g: s %g vs %g, u %g vs %g", which, n, kl,
+								dm, sg, acc[0] - 1, s, acc[1] - 2, u);
+							T_CHECK(fabs(acc[2] - 3 - a) <= 2e-6 * (fabs(a) + s + n), "%s fold a n=%d kl=%d: %g vs %g",
+								which, n, kl, acc[2] - 3, a);
+							T_CHECK(!bad, "%s fold e_out n=%d: %d bad", which, n, bad);
+						}
+				}
+			}
+		free(b);
+		free(d);
+		free(x);
+		free(zp);
+		free(e);
+		free(v);
+		free(c0);
+		free(c1);
+		free(p);
+	}
+}
+
+static void test_smx_native(void)
+{
+	unsetenv("ODS_SIMD");
+	if (!ods_smx_init()) {
+		T_SKIP("no AVX-512F on this CPU: only the portable kernels exist here");
+		return;
+	}
+	check_kernels("avx512");
+}
+
+static void test_smx_generic(void)
+{
+	setenv("ODS_SIMD", "generic", 1);
+	T_CHECK(ods_smx_init() == 0, "ODS_SIMD=generic must select the portable kernels");
+	check_kernels("generic");
+	unsetenv("ODS_SIMD");
+	ods_smx_init();
+}
+
+static void test_exp2f(void)
+{
+	double worst = 0;
+	for (float t = -126.0f; t <= 127.0f; t += 0.001953125f * 7) {
+		double r = fabs(ods_exp2f(t) / exp2(t) - 1);
+		worst = r > worst ? r : worst;
+	}
+	T_CHECK(worst < 3e-7, "ods_exp2f worst relative error %g", worst);
+}
+
+int main(void)
+{
+	T_RUN(test_exp2f);
+	T_RUN(test_smx_native);
+	T_RUN(test_smx_generic);
+	return T_END();
+}
