@@ -53,6 +53,8 @@ $(B)/schema.inc: db/schema.sql
 
 $(B)/src/store/db.o: $(B)/schema.inc
 $(B)/src/store/db.o: CFLAGS += -I$(B)
+# the portable kernels of smx.c: let GCC fuse multiply-adds (-std=c11 forbids it by default)
+$(B)/src/ops/smx.o: CFLAGS += -ffp-contract=fast
 
 $(B)/libodscope.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -14,6 +14,7 @@
  *     and SentencePiece-style BPE (the Llama-2 tokenizer, when present).
  */
 #include "odscope/ablate.h"
+#include "odscope/smx.h"
 #include "odscope/model.h"
 #include "odscope/ops.h"
 #include "odscope/st.h"
@@ -265,25 +266,37 @@ static void bench_ablate(const struct ods_model *m, const float *h, int n)
 		snprintf(name, sizeof name, "single_%d", ods[k]);
 		add_cond(c, &nc, name, "single", 0, &ods[k], 1);
 	}
-	for (int r = 0; r < 3; r++) {
-		double t0 = ods_now();
-		ods_model_logits(m, h, n, logits);
-		double dt = ods_now() - t0;
-		t_logits = dt < t_logits ? dt : t_logits;
-		t0 = ods_now();
-		if (ods_ablate_open(&a, m, c, nc, NULL, 0.0f, NULL, &err)) {
-			printf("ablate: %s\n", err.msg);
-			break;
+	/* the kernels this CPU gets, then the portable ones (ODS_SIMD=generic) */
+	for (int k = 0; k < 2; k++) {
+		const char *kind = k ? "portable kernels" : "AVX-512 kernels";
+		t_logits = t_abl = 1e9;
+		if (k)
+			setenv("ODS_SIMD", "generic", 1);
+		else if (!ods_smx_init())
+			kind = "portable kernels (no AVX-512F)";
+		for (int r = 0; r < 3; r++) {
+			double t0 = ods_now();
+			ods_model_logits(m, h, n, logits);
+			double dt = ods_now() - t0;
+			t_logits = dt < t_logits ? dt : t_logits;
+			t0 = ods_now();
+			if (ods_ablate_open(&a, m, c, nc, NULL, 0.0f, NULL, &err)) {
+				printf("ablate: %s\n", err.msg);
+				break;
+			}
+			ods_ablate_add(a, h, gold, n);
+			ods_ablate_finish(a, corpus, res);
+			ods_ablate_free(a);
+			dt = ods_now() - t0;
+			t_abl = dt < t_abl ? dt : t_abl;
 		}
-		ods_ablate_add(a, h, gold, n);
-		ods_ablate_finish(a, corpus, res);
-		ods_ablate_free(a);
-		dt = ods_now() - t0;
-		t_abl = dt < t_abl ? dt : t_abl;
+		printf("ablate (%d inputs, D %d, V %d, %d conditions incl. 10 random sets ablated and kept "
+		       "alone; %s): %.3f s vs one full logits pass %.3f s = %.2fx (target <= 1.5x)\n",
+		       n, D, V, nc, kind, t_abl, t_logits, t_abl / t_logits);
+		unsetenv("ODS_SIMD");
+		if (!k && !strncmp(kind, "portable", 8))
+			break;
 	}
-	printf("ablate (%d inputs, D %d, V %d, %d conditions incl. 10 random sets ablated and kept "
-	       "alone): %.3f s vs one full logits pass %.3f s = %.2fx (target <= 1.5x)\n",
-	       n, D, V, nc, t_abl, t_logits, t_abl / t_logits);
 	free(gold);
 	free(logits);
 	free(corpus);
