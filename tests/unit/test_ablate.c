@@ -1,0 +1,241 @@
+/* test_ablate.c - ods_ablate against a float64 computation written here: the
+ * logits of every condition recomputed in full from the modified hidden
+ * state (no rank updates, no online softmax), raw and with the model's own
+ * bias and soft-cap (--faithful), zero and mean replacement, overlapping,
+ * nested and repeated sets, an empty "only" set; over more inputs than one
+ * pass holds and more tokens than one vocabulary block, with both kernel
+ * sets. The Python test (tests/py/test_ablate.py) covers the command. */
+#include "t.h"
+
+#include "odscope/ablate.h"
+#include "odscope/smx.h"
+#include "odscope/st.h"
+#include "odscope/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { D = 20, V = 9011, N = 530 };
+
+static float frand(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (float)((*s >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+struct ref {
+	double surp, ent, kl;
+	int top1;
+};
+
+/* Observables of one input under condition c, in float64 from scratch. */
+static void reference(const float *w, const float *h, int gold, const struct ods_cond *c,
+		      const float *base, float softcap, const float *bias, double *zp_ref, struct ref *r,
+		      int is_p)
+{
+	double hm[D], *z = malloc(V * sizeof *z), mx = -INFINITY, s = 0, lse, ent = 0, kl = 0;
+	int in[D] = {0};
+	for (int k = 0; k < c->n_dims; k++)
+		in[c->dims[k]] = 1;
+	for (int d = 0; d < D; d++) {
+		int keep = c->only ? in[d] : !in[d];
+		hm[d] = keep ? h[d] : (base ? base[d] : 0.0);
+	}
+	for (int t = 0; t < V; t++) {
+		double v = 0;
+		for (int d = 0; d < D; d++)
+			v += (double)w[(size_t)t * D + d] * hm[d];
+		if (bias)
+			v += bias[t];
+		if (softcap > 0)
+			v = softcap * tanh(v / softcap);
+		z[t] = v;
+		if (v > mx) {
+			mx = v;
+			r->top1 = t;
+		}
+	}
+	for (int t = 0; t < V; t++)
+		s += exp(z[t] - mx);
+	lse = mx + log(s);
+	for (int t = 0; t < V; t++) {
+		double q = exp(z[t] - lse);
+		ent -= q * (z[t] - lse);
+	}
+	if (is_p) {
+		for (int t = 0; t < V; t++)
+			zp_ref[t] = z[t] - lse; /* log P */
+	} else {
+		for (int t = 0; t < V; t++)
+			kl += exp(zp_ref[t]) * (zp_ref[t] - (z[t] - lse));
+	}
+	r->surp = lse - z[gold];
+	r->ent = ent;
+	r->kl = is_p ? 0 : kl;
+	free(z);
+}
+
+static int close_to(double got, double want, double rel, double abs_)
+{
+	return fabs(got - want) <= rel * fabs(want) + abs_;
+}
+
+static void check(int faithful, int mean)
+{
+	static int s_ods[] = {3, 7, 11}, s_rnd[] = {1, 5, 9}, s_dup[] = {11, 3, 7, 3};
+	static int s_one[] = {3}, s_two[] = {3, 7}, s_big[] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18};
+	const struct {
+		const char *name;
+		int only, n;
+		int *dims;
+	} spec[] = {
+		{"full", 0, 0, NULL},      {"ablate_ods", 0, 3, s_ods}, {"only_ods", 1, 3, s_ods},
+		{"ablate_rnd", 0, 3, s_rnd}, {"only_rnd", 1, 3, s_rnd}, {"cumulative_1", 0, 1, s_one},
+		{"cumulative_2", 0, 2, s_two}, {"cumulative_3", 0, 3, s_ods}, {"single_3", 0, 1, s_one},
+		{"dup_set", 0, 4, s_dup},  {"only_empty", 1, 0, NULL},  {"ablate_big", 0, 10, s_big},
+		{"only_big", 1, 10, s_big},
+	};
+	enum { NC = sizeof spec / sizeof *spec };
+	struct ods_cond conds[NC];
+	struct ods_cond_result res[NC];
+	struct ods_model m;
+	struct ods_err err = {0};
+	struct ods_ablate *a;
+	uint64_t seed = 99;
+	float *w = ods_xmalloc((size_t)V * D * sizeof *w), *h = ods_xmalloc((size_t)N * D * sizeof *h);
+	float *bias = ods_xmalloc(V * sizeof *bias), base[D];
+	int32_t gold[N];
+	int64_t *corpus = ods_xcalloc(V, sizeof *corpus);
+	double *zp = ods_xmalloc(V * sizeof *zp);
+	float softcap = faithful ? 3.0f : 0.0f;
+	const float *bp = faithful ? bias : NULL;
+
+	memset(&m, 0, sizeof m);
+	m.cfg.d_out = D;
+	m.cfg.n_vocab = V;
+	m.unemb.data = w;
+	m.unemb.dtype = ODS_DT_F32;
+	m.unemb.rows = V;
+	m.unemb.cols = D;
+	for (size_t i = 0; i < (size_t)V * D; i++)
+		w[i] = 0.3f * frand(&seed);
+	for (int t = 0; t < V; t++) {
+		bias[t] = 0.5f * frand(&seed);
+		corpus[t] = 1 + (V - t) / 50;
+	}
+	for (int d = 0; d < D; d++)
+		base[d] = mean ? 0.7f * frand(&seed) : 0.0f;
+	for (int i = 0; i < N; i++) {
+		for (int d = 0; d < D; d++)
+			h[(size_t)i * D + d] = 2.0f * frand(&seed) + (d == 3 || d == 7 ? 6.0f : 0.0f);
+		gold[i] = (int32_t)((frand(&seed) + 1.0f) * 0.5f * (V - 1));
+	}
+	for (int c = 0; c < NC; c++) {
+		memset(&conds[c], 0, sizeof conds[c]);
+		snprintf(conds[c].name, sizeof conds[c].name, "%s", spec[c].name);
+		snprintf(conds[c].kind, sizeof conds[c].kind, "test");
+		conds[c].only = spec[c].only;
+		conds[c].n_dims = spec[c].n;
+		conds[c].dims = spec[c].dims;
+	}
+	T_CHECK(!ods_ablate_open(&a, &m, conds, NC, mean ? base : NULL, softcap, bp, &err), "%s", err.msg);
+	/* in uneven pieces, crossing the pass size */
+	for (int i = 0; i < N;) {
+		int k = i % 3 == 0 ? 1 : 97;
+		k = k > N - i ? N - i : k;
+		ods_ablate_add(a, h + (size_t)i * D, gold + i, k);
+		i += k;
+	}
+	T_CHECK(ods_ablate_count(a) == N, "count %lld", (long long)ods_ablate_count(a));
+	ods_ablate_finish(a, corpus, res);
+	/* per input, against float64; a sample of inputs keeps the test short */
+	int bad = 0, bad_top = 0;
+	for (int i = 0; i < N; i += 7) {
+		struct ref rp, rq;
+		reference(w, h + (size_t)i * D, gold[i], &conds[0], mean ? base : NULL, softcap, bp, zp, &rp, 1);
+		for (int c = 0; c < NC; c++) {
+			const float *su, *en, *kl;
+			const int32_t *top, *gd;
+			ods_ablate_inputs(a, c, &su, &en, &kl, &top, &gd);
+			if (c == 0)
+				rq = rp;
+			else
+				reference(w, h + (size_t)i * D, gold[i], &conds[c], mean ? base : NULL, softcap, bp, zp,
+					  &rq, 0);
+			if (!close_to(su[i], rq.surp, 2e-5, 2e-5) || !close_to(en[i], rq.ent, 2e-5, 2e-5) ||
+			    !close_to(kl[i], rq.kl, 1e-4, 2e-5)) {
+				if (bad++ < 5)
+					printf("  %s input %d: surprisal %.7g/%.7g entropy %.7g/%.7g kl %.7g/%.7g\n",
+					       conds[c].name, i, su[i], rq.surp, en[i], rq.ent, kl[i], rq.kl);
+			}
+			bad_top += top[i] != rq.top1;
+			T_CHECK(gd[i] == gold[i], "gold");
+		}
+	}
+	T_CHECK(!bad, "faithful=%d mean=%d: %d observables off", faithful, mean, bad);
+	T_CHECK(bad_top == 0, "faithful=%d mean=%d: %d top-1 differ", faithful, mean, bad_top);
+	/* repeated computations give identical rows; n_top1 sums to N */
+	T_CHECK(res[7].mean_surprisal == res[1].mean_surprisal && res[8].mean_kl == res[5].mean_kl,
+		"cumulative_3 = ablate_ods, single_3 = cumulative_1");
+	T_CHECK(res[0].mean_kl == 0, "KL(full || full) = %g", res[0].mean_kl);
+	for (int c = 0; c < NC; c++) {
+		int64_t tot = 0;
+		for (int t = 0; t < V; t++)
+			tot += res[c].n_top1[t];
+		T_CHECK(tot == N, "%s: n_top1 sums to %lld", conds[c].name, (long long)tot);
+	}
+	ods_ablate_free(a);
+	free(w);
+	free(h);
+	free(bias);
+	free(corpus);
+	free(zp);
+}
+
+static void run_both(int faithful, int mean)
+{
+	unsetenv("ODS_SIMD");
+	check(faithful, mean);
+	setenv("ODS_SIMD", "generic", 1);
+	check(faithful, mean);
+	unsetenv("ODS_SIMD");
+}
+
+static void test_ablate_raw(void)
+{
+	run_both(0, 0);
+}
+
+static void test_ablate_mean(void)
+{
+	run_both(0, 1);
+}
+
+static void test_ablate_faithful(void)
+{
+	run_both(1, 0);
+}
+
+static void test_ablate_bad_dim(void)
+{
+	int dims[] = {D};
+	struct ods_cond c = {.name = "bad", .kind = "dims", .n_dims = 1, .dims = dims};
+	struct ods_model m;
+	struct ods_err err = {0};
+	struct ods_ablate *a = NULL;
+	memset(&m, 0, sizeof m);
+	m.cfg.d_out = D;
+	m.cfg.n_vocab = V;
+	T_CHECK(ods_ablate_open(&a, &m, &c, 1, NULL, 0, NULL, &err) != 0 && strstr(err.msg, "outside"),
+		"an out-of-range dimension is refused: %s", err.msg);
+}
+
+int main(void)
+{
+	T_RUN(test_ablate_raw);
+	T_RUN(test_ablate_mean);
+	T_RUN(test_ablate_faithful);
+	T_RUN(test_ablate_bad_dim);
+	return T_END();
+}
