@@ -96,6 +96,8 @@ static int cmp_int(const void *x, const void *y)
 static int dim_set(const struct ods_cond *c, int *out)
 {
 	int n = 0;
+	if (!c->n_dims)
+		return 0;
 	memcpy(out, c->dims, (size_t)c->n_dims * sizeof *out);
 	qsort(out, (size_t)c->n_dims, sizeof *out, cmp_int);
 	for (int k = 0; k < c->n_dims; k++)
@@ -224,7 +226,8 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	for (int c = 0; c < n_cond; c++) {
 		a->conds[c] = conds[c];
 		a->conds[c].dims = ods_xmalloc((size_t)(conds[c].n_dims + 1) * sizeof(int));
-		memcpy(a->conds[c].dims, conds[c].dims, (size_t)conds[c].n_dims * sizeof(int));
+		if (conds[c].n_dims)
+			memcpy(a->conds[c].dims, conds[c].dims, (size_t)conds[c].n_dims * sizeof(int));
 	}
 	a->node = ods_xmalloc((size_t)(n_cond + 1) * sizeof *a->node);
 	a->same = ods_xmalloc((size_t)(n_cond + 1) * sizeof *a->same);
