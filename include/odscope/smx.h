@@ -44,7 +44,9 @@ enum ods_smx_kl {
 
 /* One block of the running sums, e_j = 2^(v_j - m) (v_j - m rounded to
  * float: terms far from m carry its relative error), m finite:
- *   acc[0] += sum e_j,   acc[1] += sum e_j v_j,   acc[2] as kl says,
+ *   acc[0] += sum e_j,   acc[1] += sum e_j (v_j - m),   acc[2] as kl says,
+ * (acc[1] against m: the entropy of a peaked distribution is then not a small
+ * difference of two numbers of the size of the logits)
  *   e_out[j] = e_j when e_out is not NULL.
  * Returns max_j v_j. The sums are exact only if that maximum is at most
  * about 100 above m (the caller checks and redoes the block otherwise). */

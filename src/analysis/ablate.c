@@ -3,10 +3,10 @@
  *
  * Per input and condition Q the state over the vocabulary blocks seen so far,
  * in base-2 units (every logit is scaled by log2 e: h is, before the product):
- *   m   running max of z_Q,      s = sum 2^(z_Q - m),   u = sum 2^(z_Q - m) z_Q,
+ *   m   running max of z_Q,      s = sum 2^(z_Q - m),   u = sum 2^(z_Q - m) (z_Q - m),
  *   a   sum 2^(z_P - m_P) (z_P - z_Q)   (P = full, rescaled with P's max),
  *   top-1 and z_Q[gold].
- * Then, in nats, log-sum-exp L = ln2 (m + log2 s), entropy H = L - ln2 u / s,
+ * Then, in nats, log-sum-exp L = ln2 (m + log2 s), entropy H = ln2 (log2 s - u / s),
  * surprisal = L - ln2 z_Q[gold], KL(P || Q) = ln2 a / s_P - L_P + L_Q.
  *
  * Sharing: every distinct dimension set S is one "node" whose correction
@@ -299,6 +299,18 @@ static float post(const struct ods_ablate *a, float *z, int t0, int nb)
 	return mx;
 }
 
+/* Move q's sums to the reference m (>= q->m): s' = r s, u' = r (u + (m_old - m) s),
+ * r = 2^(m_old - m). */
+static void rebase(struct qstate *q, float m)
+{
+	if (q->s > 0) {
+		double r = exp2((double)q->m - m);
+		q->u = r * (q->u + ((double)q->m - m) * q->s);
+		q->s *= r;
+	}
+	q->m = m;
+}
+
 /* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
  * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold; blk, if not
  * NULL, receives the block's own sums). The sums are taken against q's
@@ -315,10 +327,7 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 	if (bm > q->m + 16.0f) {
 		/* the largest terms were far from m (2^(v - m) may even have
 		 * overflowed past 100): again against this block's max */
-		double r = exp2((double)q->m - bm);
-		q->s *= r;
-		q->u *= r;
-		q->m = bm;
+		rebase(q, bm);
 		acc[0] = acc[1] = acc[2] = 0;
 		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
 	}
@@ -327,12 +336,8 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 	q->a += acc[2];
 	if (blk)
 		memcpy(blk, acc, sizeof acc);
-	if (bm > q->m) {
-		double r = exp2((double)q->m - bm);
-		q->s *= r;
-		q->u *= r;
-		q->m = bm;
-	}
+	if (bm > q->m)
+		rebase(q, bm);
 	if (bm > q->topv) {
 		int j = ods_smx_find(b, d, sg, nb, bm);
 		q->topv = bm;
@@ -371,15 +376,14 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 		double r = exp2((double)ps->m - bm);
 		for (int c = 0; c < nc; c++)
 			qs[c].a *= r;
-		ps->s *= r;
-		ps->u *= r;
-		ps->m = bm;
+		rebase(ps, bm);
 	}
-	/* pb: this block's sum pw z_P (P's u) and sum pw W b, for the KL terms of
-	 * raw conditions: z_P - z_Q = d_S (ablate) or z - W b - d_S (only) */
-	double pb[3];
+	/* pb: this block's sum pw, sum pw (z_P - m_P) and sum pw W b, for the KL
+	 * terms of raw conditions: z_P - z_Q = d_S (ablate) or z - W b - d_S (only) */
+	double pb[3], pz;
 	fold(ps, zp, NULL, 1.0f, nb, t0, gold, raw && a->has_base ? ODS_SMX_KL_EX : ODS_SMX_KL_NONE,
 	     wbase, NULL, w->pw, pb);
+	pz = pb[1] + (double)ps->m * pb[0]; /* sum pw z_P */
 	/* d_S of every node, from its parent's and its extra columns, with
 	 * sum pw d_S; then the conditions on it: ablate z - d_S, only W b + d_S */
 	for (int k = -1; k < a->n_node; k++) {
@@ -402,7 +406,7 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 				continue;
 			if (raw) {
 				fold(&qs[c], b, d, sg, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL, NULL, NULL);
-				qs[c].a += cd->only ? pb[1] - pb[2] - pd : pd;
+				qs[c].a += cd->only ? pz - pb[2] - pd : pd;
 			} else {
 				ods_smx_combine(w->zq, b, d, sg, nb);
 				post(a, w->zq, t0, nb);
@@ -492,7 +496,7 @@ static void run_pending(struct ods_ablate *a)
 				const struct qstate *q = src == SAME_AS_FULL ? ps : &qs[c];
 				double l = q->m + log2(q->s);
 				a->surp[c][k] = (float)(LN2 * (l - q->zgold));
-				a->ent[c][k] = (float)(LN2 * (l - q->u / q->s));
+				a->ent[c][k] = (float)(LN2 * (log2(q->s) - q->u / q->s));
 				a->kl[c][k] = src == SAME_AS_FULL ? 0.0f : (float)(LN2 * (q->a / ps->s - lp + l));
 				a->top1[c][k] = q->top1;
 			}

@@ -90,7 +90,7 @@ static void sums_c(const float *v, float m, int n, int kl, const float *x, const
 			float e = ods_exp2f(v[j] - m);
 			e_out[j] = e;
 			s += e;
-			u += e * v[j];
+			u += e * (v[j] - m);
 		}
 		if (kl == ODS_SMX_KL_EX) {
 #pragma omp simd reduction(+ : a)
@@ -102,7 +102,7 @@ static void sums_c(const float *v, float m, int n, int kl, const float *x, const
 		for (int j = 0; j < n; j++) {
 			float e = ods_exp2f(v[j] - m);
 			s += e;
-			u += e * v[j];
+			u += e * (v[j] - m);
 			a += e * x[j];
 		}
 	} else {
@@ -110,7 +110,7 @@ static void sums_c(const float *v, float m, int n, int kl, const float *x, const
 		for (int j = 0; j < n; j++) {
 			float e = ods_exp2f(v[j] - m);
 			s += e;
-			u += e * v[j];
+			u += e * (v[j] - m);
 		}
 	}
 	if (kl == ODS_SMX_KL_DIFF) {
@@ -263,11 +263,11 @@ static inline T512 AI void fold16(const float *b, const float *d, int neg, __m51
 				  __mmask16 k, const int kl, const float *x, const float *zp,
 				  float *e_out, __m512 *mx, __m512 *s, __m512 *u, __m512 *a)
 {
-	__m512 v = v512(b, d, neg, j, k);
-	__m512 e = _mm512_maskz_mov_ps(k, exp2_512(_mm512_sub_ps(v, vm)));
+	__m512 v = v512(b, d, neg, j, k), t = _mm512_sub_ps(v, vm);
+	__m512 e = _mm512_maskz_mov_ps(k, exp2_512(t));
 	*mx = _mm512_mask_max_ps(*mx, k, *mx, v);
 	*s = _mm512_add_ps(*s, e);
-	*u = _mm512_fmadd_ps(e, v, *u);
+	*u = _mm512_fmadd_ps(e, t, *u);
 	if (kl == ODS_SMX_KL_EX)
 		*a = _mm512_fmadd_ps(e, _mm512_maskz_loadu_ps(k, x + j), *a);
 	else if (kl == ODS_SMX_KL_DIFF)

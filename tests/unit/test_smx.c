@@ -91,7 +91,7 @@ static void check_kernels(const char *which)
 							for (int j = 0; j < n; j++) {
 								double w = ods_smx_at(b, dd, sg, j), ej = exp2((double)(float)(w - m)); /* v - m in float, as documented */
 								s += ej;
-								u += ej * w;
+								u += ej * (double)(float)(w - m);
 								a += kl == ODS_SMX_KL_EX ? ej * x[j]
 								     : kl == ODS_SMX_KL_DIFF ? x[j] * ((double)zp[j] - w) : 0;
 								if (eo)
