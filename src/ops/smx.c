@@ -79,41 +79,23 @@ static float vmax_c(const float *b, const float *d, float sg, int n)
 	return mx;
 }
 
-/* The sums over v (the block's values, in L1) once they are stored. */
+/* The sums over v (the block's values, in L1) once they are stored; e[n]
+ * receives the terms. */
 static void sums_c(const float *v, float m, int n, int kl, const float *x, const float *zp,
-		   float *e_out, double acc[3])
+		   float *e, double acc[3])
 {
 	float s = 0, u = 0, a = 0;
-	if (e_out) {
 #pragma omp simd reduction(+ : s, u)
-		for (int j = 0; j < n; j++) {
-			float e = ods_exp2f(v[j] - m);
-			e_out[j] = e;
-			s += e;
-			u += e * (v[j] - m);
-		}
-		if (kl == ODS_SMX_KL_EX) {
-#pragma omp simd reduction(+ : a)
-			for (int j = 0; j < n; j++)
-				a += e_out[j] * x[j];
-		}
-	} else if (kl == ODS_SMX_KL_EX) {
-#pragma omp simd reduction(+ : s, u, a)
-		for (int j = 0; j < n; j++) {
-			float e = ods_exp2f(v[j] - m);
-			s += e;
-			u += e * (v[j] - m);
-			a += e * x[j];
-		}
-	} else {
-#pragma omp simd reduction(+ : s, u)
-		for (int j = 0; j < n; j++) {
-			float e = ods_exp2f(v[j] - m);
-			s += e;
-			u += e * (v[j] - m);
-		}
+	for (int j = 0; j < n; j++) {
+		e[j] = ods_exp2f(v[j] - m);
+		s += e[j];
+		u += e[j] * (v[j] - m);
 	}
-	if (kl == ODS_SMX_KL_DIFF) {
+	if (kl == ODS_SMX_KL_EX) {
+#pragma omp simd reduction(+ : a)
+		for (int j = 0; j < n; j++)
+			a += e[j] * x[j];
+	} else if (kl == ODS_SMX_KL_DIFF) {
 #pragma omp simd reduction(+ : a)
 		for (int j = 0; j < n; j++)
 			a += x[j] * (zp[j] - v[j]);
@@ -127,13 +109,12 @@ static float fold_c(const float *b, const float *d, float sg, float m, int n, in
 		    const float *x, const float *zp, float *e_out, double acc[3])
 {
 	enum { NB = 1024 };
-	float v[NB], mx = -INFINITY;
+	float v[NB], e[NB], mx = -INFINITY;
 	for (int j0 = 0; j0 < n; j0 += NB) {
 		int nb = n - j0 < NB ? n - j0 : NB;
 		float bm = combine_c(v, b + j0, d ? d + j0 : NULL, sg, nb);
 		mx = bm > mx ? bm : mx;
-		sums_c(v, m, nb, kl, x ? x + j0 : NULL, zp ? zp + j0 : NULL, e_out ? e_out + j0 : NULL,
-		       acc);
+		sums_c(v, m, nb, kl, x ? x + j0 : NULL, zp ? zp + j0 : NULL, e_out ? e_out + j0 : e, acc);
 	}
 	return mx;
 }
