@@ -53,4 +53,19 @@ enum ods_smx_kl {
 float ods_smx_fold(const float *b, const float *d, float sg, float m, int n, int kl,
 		   const float *x, const float *zp, float *e_out, double acc[3]);
 
+/* One node of an ablation plan and the (at most two) conditions on it, in
+ * one pass over the block (d is not read back from memory by the sums):
+ *   d[j] = (p ? p[j] : 0) + sum_k c[k] col[k][j]   (stored; j < n, k < nk)
+ *   returns sum_j w[j] d[j] when w is not NULL (else 0),
+ * and for each i with on[i], the sums of ods_smx_fold (kl NONE) against m[i]
+ * into acc[i][0..1], with mx[i] = max_j v_j, of
+ *   i = 0 (ablate):  v_j = b0[j] - d[j]
+ *   i = 1 (only):    v_j = b1[j] + d[j]   (b1 NULL: d[j], the same values as
+ *                    with b1 all zeros).
+ * Same roundings as axpy followed by fold: d and the maxima are those of the
+ * separate kernels, the sums equal theirs up to the order of summation. */
+double ods_smx_node(float *d, const float *p, const float *const *col, const float *c, int nk,
+		    const float *w, const float *b0, const float *b1, const int on[2], const float m[2],
+		    float mx[2], double acc[2][3], int n);
+
 #endif

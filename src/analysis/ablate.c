@@ -46,6 +46,7 @@ struct node {
 	int *xu;    /* [n_extra] union indices of the extra dims */
 	int *xd;    /* [n_extra] the extra dims */
 	int e_off;  /* offset of this node's coefficients in a row of e */
+	int cond[2]; /* the conditions computed on it: ablate, only (-1: none) */
 };
 
 #define SAME_AS_FULL -2
@@ -185,7 +186,10 @@ static void plan(struct ods_ablate *a)
 		nd->e_off = a->e_row;
 		a->e_row += nd->n_extra;
 	}
-	/* repeated computations */
+	/* repeated computations; what is left is at most one ablate and one
+	 * only condition per node */
+	for (int k = 0; k < n_set; k++)
+		a->nodes[k].cond[0] = a->nodes[k].cond[1] = -1;
 	for (int c = 0; c < nc; c++) {
 		a->same[c] = -1;
 		if (a->node[c] < 0 && !a->conds[c].only)
@@ -193,6 +197,8 @@ static void plan(struct ods_ablate *a)
 		for (int p = 0; p < c && a->same[c] == -1; p++)
 			if (a->same[p] == -1 && a->node[p] == a->node[c] && a->conds[p].only == a->conds[c].only)
 				a->same[c] = p;
+		if (a->same[c] == -1 && a->node[c] >= 0)
+			a->nodes[a->node[c]].cond[a->conds[c].only ? 1 : 0] = c;
 	}
 	for (int k = 0; k < n_set; k++)
 		free(sets[k]);
@@ -311,19 +317,12 @@ static void rebase(struct qstate *q, float m)
 	q->m = m;
 }
 
-/* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
- * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold; blk, if not
- * NULL, receives the block's own sums). The sums are taken against q's
- * running max when there is one (one pass), and rebased when the block
- * holds a larger value. */
-static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
-		 int gold, int kl, const float *x, const float *zp, float *e_out, double *blk)
+/* A block's sums acc against q->m and its max bm (see fold) into q; the block
+ * is v = b + sg d (tokens t0 .. t0 + nb), kept for a redo, top-1 and gold. */
+static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, const float *d,
+		     float sg, int nb, int t0, int gold, int kl, const float *x, const float *zp,
+		     float *e_out, double *blk)
 {
-	double acc[3] = {0, 0, 0};
-	float bm;
-	if (q->m == -INFINITY)
-		q->m = ods_smx_vmax(b, d, sg, nb);
-	bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
 	if (bm > q->m + 16.0f) {
 		/* the largest terms were far from m (2^(v - m) may even have
 		 * overflowed past 100): again against this block's max */
@@ -335,7 +334,7 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 	q->u += acc[1];
 	q->a += acc[2];
 	if (blk)
-		memcpy(blk, acc, sizeof acc);
+		memcpy(blk, acc, 3 * sizeof *acc);
 	if (bm > q->m)
 		rebase(q, bm);
 	if (bm > q->topv) {
@@ -345,6 +344,21 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 	}
 	if (gold >= t0 && gold < t0 + nb)
 		q->zgold = ods_smx_at(b, d, sg, gold - t0);
+}
+
+/* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
+ * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold; blk, if not
+ * NULL, receives the block's own sums). The sums are taken against q's
+ * running max when there is one (one pass), and rebased when the block
+ * holds a larger value. */
+static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
+		 int gold, int kl, const float *x, const float *zp, float *e_out, double *blk)
+{
+	double acc[3] = {0, 0, 0};
+	if (q->m == -INFINITY)
+		q->m = ods_smx_vmax(b, d, sg, nb);
+	float bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
+	fold_end(q, acc, bm, b, d, sg, nb, t0, gold, kl, x, zp, e_out, blk);
 }
 
 /* Per-thread scratch of one pass. */
@@ -391,11 +405,32 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 		double pd = 0;
 		if (k >= 0) {
 			const struct node *nd = &a->nodes[k];
+			const float *par = nd->parent >= 0 ? w->delta + (size_t)nd->parent * SB : NULL;
 			float *dk = w->delta + (size_t)k * SB;
+			int ca = nd->cond[0], co = nd->cond[1];
 			for (int x = 0; x < nd->n_extra; x++)
 				w->col[x] = cols + (size_t)nd->xu[x] * ld;
-			pd = ods_smx_axpy(dk, nd->parent >= 0 ? w->delta + (size_t)nd->parent * SB : NULL,
-					  w->col, e + nd->e_off, nd->n_extra, raw ? w->pw : NULL, nb);
+			if (raw && (ca < 0 || qs[ca].m > -INFINITY) && (co < 0 || qs[co].m > -INFINITY)) {
+				/* the node and its conditions in one pass (each condition
+				 * has a running max from an earlier block) */
+				int on[2] = {ca >= 0, co >= 0};
+				float m2[2] = {ca >= 0 ? qs[ca].m : 0.0f, co >= 0 ? qs[co].m : 0.0f}, mx[2];
+				double acc[2][3] = {{0, 0, 0}, {0, 0, 0}};
+				pd = ods_smx_node(dk, par, w->col, e + nd->e_off, nd->n_extra, w->pw, zi,
+						  a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
+				if (ca >= 0) {
+					fold_end(&qs[ca], acc[0], mx[0], zi, dk, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE,
+						 NULL, NULL, NULL, NULL);
+					qs[ca].a += pd;
+				}
+				if (co >= 0) {
+					fold_end(&qs[co], acc[1], mx[1], wbase, dk, 1.0f, nb, t0, gold,
+						 ODS_SMX_KL_NONE, NULL, NULL, NULL, NULL);
+					qs[co].a += pz - pb[2] - pd;
+				}
+				continue;
+			}
+			pd = ods_smx_axpy(dk, par, w->col, e + nd->e_off, nd->n_extra, raw ? w->pw : NULL, nb);
 			d = dk;
 		}
 		for (int c = 0; c < nc; c++) {

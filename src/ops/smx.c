@@ -119,6 +119,30 @@ static float fold_c(const float *b, const float *d, float sg, float m, int n, in
 	return mx;
 }
 
+static double node_c(float *d, const float *p, const float *const *col, const float *c, int nk,
+		     const float *w, const float *b0, const float *b1, const int on[2], const float m[2],
+		     float mx[2], double acc[2][3], int n)
+{
+	double pw = axpy_c(d, p, col, c, nk, w, n);
+	if (on[0])
+		mx[0] = fold_c(b0, d, -1.0f, m[0], n, ODS_SMX_KL_NONE, NULL, NULL, NULL, acc[0]);
+	if (on[1]) {
+		enum { NB = 1024 };
+		float zero[NB] = {0};
+		double a1[3] = {0, 0, 0};
+		mx[1] = -INFINITY;
+		for (int j0 = 0; j0 < n; j0 += NB) {
+			int nb = n - j0 < NB ? n - j0 : NB;
+			float bm = fold_c(b1 ? b1 + j0 : zero, d + j0, 1.0f, m[1], nb, ODS_SMX_KL_NONE, NULL,
+					  NULL, NULL, a1);
+			mx[1] = bm > mx[1] ? bm : mx[1];
+		}
+		for (int i = 0; i < 3; i++)
+			acc[1][i] += a1[i];
+	}
+	return pw;
+}
+
 /* ---- AVX-512 ---- */
 
 #ifdef SMX_X86
@@ -161,7 +185,7 @@ static inline T512 AI __m512 v512(const float *b, const float *d, int neg, int j
 T512 static double axpy512(float *d, const float *p, const float *const *col, const float *c,
 			   int nk, const float *w, int n)
 {
-	__m512 a = _mm512_setzero_ps();
+	__m512 a = _mm512_setzero_ps(), a1 = a, a2 = a, a3 = a;
 	int j = 0;
 	/* four vectors at a time: four independent chains of nk FMAs */
 	for (; j + 64 <= n; j += 64) {
@@ -188,9 +212,9 @@ T512 static double axpy512(float *d, const float *p, const float *const *col, co
 		_mm512_storeu_ps(d + j + 48, v3);
 		if (w) {
 			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j), v0, a);
-			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 16), v1, a);
-			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 32), v2, a);
-			a = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 48), v3, a);
+			a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 16), v1, a1);
+			a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 32), v2, a2);
+			a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w + j + 48), v3, a3);
 		}
 	}
 	for (; j < n; j += 16) {
@@ -202,7 +226,8 @@ T512 static double axpy512(float *d, const float *p, const float *const *col, co
 		if (w)
 			a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + j), v, a);
 	}
-	return _mm512_reduce_add_ps(a);
+	/* four sums: one chain of dependent FMAs was the loop's bound */
+	return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a, a1), _mm512_add_ps(a2, a3)));
 }
 
 T512 static int find512(const float *b, const float *d, float sg, int n, float x)
@@ -247,7 +272,7 @@ static inline T512 AI void fold16(const float *b, const float *d, int neg, __m51
 	__m512 v = v512(b, d, neg, j, k), t = _mm512_sub_ps(v, vm);
 	__m512 e = _mm512_maskz_mov_ps(k, exp2_512(t));
 	*mx = _mm512_mask_max_ps(*mx, k, *mx, v);
-	*s = _mm512_add_ps(*s, e);
+	*s = _mm512_fmadd_ps(e, _mm512_set1_ps(1.0f), *s); /* on the FMA pipes (see exp2_512) */
 	*u = _mm512_fmadd_ps(e, t, *u);
 	if (kl == ODS_SMX_KL_EX)
 		*a = _mm512_fmadd_ps(e, _mm512_maskz_loadu_ps(k, x + j), *a);
@@ -263,21 +288,117 @@ static inline T512 AI float fold512_(const float *b, const float *d, int neg, fl
 				     double acc[3])
 {
 	const __m512 vm = _mm512_set1_ps(m);
-	__m512 z0 = _mm512_setzero_ps(), mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0;
-	__m512 s0 = z0, s1 = z0, u0 = z0, u1 = z0, a0 = z0, a1 = z0;
+	__m512 z0 = _mm512_setzero_ps(), mx0 = _mm512_set1_ps(-INFINITY), mx1 = mx0, mx2 = mx0, mx3 = mx0;
+	__m512 s0 = z0, s1 = z0, s2 = z0, s3 = z0, u0 = z0, u1 = z0, u2 = z0, u3 = z0;
+	__m512 a0 = z0, a1 = z0, a2 = z0, a3 = z0;
 	int j = 0;
-	/* two chains of accumulators: more independent work per iteration, and
-	 * each lane sums at most n / 32 terms */
-	for (; j + 32 <= n; j += 32) {
+	/* four chains of accumulators: more independent work per iteration, and
+	 * each lane sums at most n / 64 terms */
+	for (; j + 64 <= n; j += 64) {
 		fold16(b, d, neg, vm, j, 0xffff, kl, x, zp, e_out, &mx0, &s0, &u0, &a0);
 		fold16(b, d, neg, vm, j + 16, 0xffff, kl, x, zp, e_out, &mx1, &s1, &u1, &a1);
+		fold16(b, d, neg, vm, j + 32, 0xffff, kl, x, zp, e_out, &mx2, &s2, &u2, &a2);
+		fold16(b, d, neg, vm, j + 48, 0xffff, kl, x, zp, e_out, &mx3, &s3, &u3, &a3);
 	}
 	for (; j < n; j += 16)
 		fold16(b, d, neg, vm, j, tail16(n - j), kl, x, zp, e_out, &mx0, &s0, &u0, &a0);
-	acc[0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
-	acc[1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, u1));
-	acc[2] += _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-	return _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1));
+	acc[0] += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+	acc[1] += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(u0, u1), _mm512_add_ps(u2, u3)));
+	acc[2] += _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+	return _mm512_reduce_max_ps(_mm512_max_ps(_mm512_max_ps(mx0, mx1), _mm512_max_ps(mx2, mx3)));
+}
+
+/* One vector of a node: d from p and the columns, stored; the dot with w. */
+static inline T512 AI __m512 node_d16(float *d, const float *p, const float *const *col,
+				      const float *c, int nk, const float *w, int j, __mmask16 k,
+				      __m512 *pa)
+{
+	__m512 v = p ? _mm512_maskz_loadu_ps(k, p + j) : _mm512_setzero_ps();
+	for (int q = 0; q < nk; q++)
+		v = _mm512_fmadd_ps(_mm512_set1_ps(c[q]), _mm512_maskz_loadu_ps(k, col[q] + j), v);
+	_mm512_mask_storeu_ps(d + j, k, v);
+	if (w)
+		*pa = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, w + j), v, *pa);
+	return v;
+}
+
+/* The sums of one vector of v against vm (lanes outside k: nothing). */
+static inline T512 AI void sums16(__m512 v, __m512 vm, __mmask16 k, __m512 *mx, __m512 *s,
+				  __m512 *u)
+{
+	__m512 t = _mm512_sub_ps(v, vm), e = _mm512_maskz_mov_ps(k, exp2_512(t));
+	*mx = _mm512_mask_max_ps(*mx, k, *mx, v);
+	*s = _mm512_fmadd_ps(e, _mm512_set1_ps(1.0f), *s); /* on the FMA pipes (see exp2_512) */
+	*u = _mm512_fmadd_ps(e, t, *u);
+}
+
+/* on0, on1, has_b1: compile-time in each specialization */
+static inline T512 AI double node512_(float *d, const float *p, const float *const *col,
+				      const float *c, int nk, const float *w, const float *b0,
+				      const float *b1, const int on0, const int on1, const int has_b1,
+				      const float m[2], float mx[2], double acc[2][3], int n)
+{
+	const __m512 m0 = _mm512_set1_ps(m[0]), m1 = _mm512_set1_ps(m[1]);
+	__m512 pa = _mm512_setzero_ps(), pb = pa, ninf = _mm512_set1_ps(-INFINITY);
+	__m512 x0 = ninf, s0 = pa, u0 = pa, x1 = ninf, s1 = pa, u1 = pa;
+	__m512 y0 = ninf, r0 = pa, q0 = pa, y1 = ninf, r1 = pa, q1 = pa;
+	int j = 0;
+	/* two vectors per iteration when one condition is on (independent chains) */
+	for (; j + 32 <= n; j += 32) {
+		__m512 da = node_d16(d, p, col, c, nk, w, j, 0xffff, &pa);
+		__m512 db = node_d16(d, p, col, c, nk, w, j + 16, 0xffff, &pb);
+		if (on0) {
+			sums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j), da), m0, 0xffff, &x0, &s0, &u0);
+			sums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j + 16), db), m0, 0xffff, &y0, &r0, &q0);
+		}
+		if (on1) {
+			sums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, 0xffff, &x1, &s1,
+			       &u1);
+			sums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, 0xffff, &y1,
+			       &r1, &q1);
+		}
+	}
+	for (; j < n; j += 16) {
+		__mmask16 k = tail16(n - j);
+		__m512 dv = node_d16(d, p, col, c, nk, w, j, k, &pa);
+		if (on0)
+			sums16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, b0 + j), dv), m0, k, &x0, &s0, &u0);
+		if (on1)
+			sums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, k, &x1,
+			       &s1, &u1);
+	}
+	if (on0) {
+		acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
+		acc[0][1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, q0));
+		mx[0] = _mm512_reduce_max_ps(_mm512_max_ps(x0, y0));
+	}
+	if (on1) {
+		acc[1][0] += _mm512_reduce_add_ps(_mm512_add_ps(s1, r1));
+		acc[1][1] += _mm512_reduce_add_ps(_mm512_add_ps(u1, q1));
+		mx[1] = _mm512_reduce_max_ps(_mm512_max_ps(x1, y1));
+	}
+	return w ? _mm512_reduce_add_ps(_mm512_add_ps(pa, pb)) : 0.0;
+}
+
+T512 static double node512(float *d, const float *p, const float *const *col, const float *c,
+			   int nk, const float *w, const float *b0, const float *b1, const int on[2],
+			   const float m[2], float mx[2], double acc[2][3], int n)
+{
+	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0);
+	switch (o) {
+	case 1:
+		return node512_(d, p, col, c, nk, w, b0, b1, 1, 0, 0, m, mx, acc, n);
+	case 2:
+		return node512_(d, p, col, c, nk, w, b0, b1, 0, 1, 0, m, mx, acc, n);
+	case 6:
+		return node512_(d, p, col, c, nk, w, b0, b1, 0, 1, 1, m, mx, acc, n);
+	case 3:
+		return node512_(d, p, col, c, nk, w, b0, b1, 1, 1, 0, m, mx, acc, n);
+	case 7:
+		return node512_(d, p, col, c, nk, w, b0, b1, 1, 1, 1, m, mx, acc, n);
+	default:
+		return axpy512(d, p, col, c, nk, w, n);
+	}
 }
 
 /* one specialization per case (the hot one: a condition's, no x, no e_out) */
@@ -359,6 +480,17 @@ int ods_smx_find(const float *b, const float *d, float sg, int n, float x)
 		if (ods_smx_at(b, d, sg, j) == x)
 			return j;
 	return -1;
+}
+
+double ods_smx_node(float *d, const float *p, const float *const *col, const float *c, int nk,
+		    const float *w, const float *b0, const float *b1, const int on[2], const float m[2],
+		    float mx[2], double acc[2][3], int n)
+{
+#ifdef SMX_X86
+	if (use512)
+		return node512(d, p, col, c, nk, w, b0, b1, on, m, mx, acc, n);
+#endif
+	return node_c(d, p, col, c, nk, w, b0, b1, on, m, mx, acc, n);
 }
 
 float ods_smx_fold(const float *b, const float *d, float sg, float m, int n, int kl,

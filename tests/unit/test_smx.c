@@ -61,6 +61,41 @@ static void check_kernels(const char *which)
 				bad += fabs(v[j] - 0.75 * c0[j]) > 1e-6;
 			T_CHECK(!bad, "%s axpy without parent n=%d", which, n);
 		}
+		/* the fused node: the d of axpy and the sums of fold on it (up to
+		 * the order of summation), for
+		 * each set of conditions, with and without parent, weights, b1 */
+		for (int on0 = 0; on0 < 2; on0++)
+			for (int on1 = 0; on1 < 2; on1++)
+				for (int var = 0; var < 4; var++) {
+					const float *col[2] = {c0, c1}, *par = var & 1 ? p : NULL, *w = var & 2 ? x : NULL;
+					const float coef[2] = {2.5f, -1.25f};
+					float *d1 = malloc(n * sizeof *d1), *d2 = malloc(n * sizeof *d2), *zero = calloc(n, sizeof *zero);
+					int on[2] = {on0, on1}, nk = 1 + var % 2;
+					float m[2] = {7.0f, -3.0f}, mx[2] = {0, 0}, want_mx[2] = {0, 0};
+					double acc[2][3] = {{1, 2, 3}, {4, 5, 6}}, want[2][3] = {{1, 2, 3}, {4, 5, 6}};
+					for (int b1 = 0; b1 < 2; b1++) {
+						const float *bb = b1 ? zp : NULL;
+						double ws = ods_smx_node(d1, par, col, coef, nk, w, b, bb, on, m, mx, acc, n);
+						double want_ws = ods_smx_axpy(d2, par, col, coef, nk, w, n);
+						if (on0)
+							want_mx[0] = ods_smx_fold(b, d2, -1.0f, m[0], n, ODS_SMX_KL_NONE, NULL, NULL,
+										  NULL, want[0]);
+						if (on1)
+							want_mx[1] = ods_smx_fold(bb ? bb : zero, d2, 1.0f, m[1], n,
+										  ODS_SMX_KL_NONE, NULL, NULL, NULL, want[1]);
+						T_CHECK(!memcmp(d1, d2, n * sizeof *d1) && rel_ok(ws, want_ws, 1e-6),
+							"%s node d n=%d var=%d: %g vs %g", which, n, var, ws, want_ws);
+						for (int i = 0; i < 2; i++)
+							T_CHECK(!on[i] || (mx[i] == want_mx[i] && rel_ok(acc[i][0], want[i][0], 1e-6) &&
+									   rel_ok(acc[i][1], want[i][1], 1e-6) && acc[i][2] == want[i][2]),
+								"%s node sums n=%d on=%d%d var=%d b1=%d cond %d: max %g vs %g, "
+								"s %.17g vs %.17g, u %.17g vs %.17g", which, n, on0, on1, var, b1, i,
+								mx[i], want_mx[i], acc[i][0], want[i][0], acc[i][1], want[i][1]);
+					}
+					free(d1);
+					free(d2);
+					free(zero);
+				}
 		for (int dm = 0; dm < 2; dm++)
 			for (int neg = 0; neg < 2; neg++) {
 				const float *dd = dm ? d : NULL;
