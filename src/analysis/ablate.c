@@ -305,8 +305,8 @@ static float post(const struct ods_ablate *a, float *z, int t0, int nb)
 	return mx;
 }
 
-/* Move q's sums to the reference m (>= q->m): s' = r s, u' = r (u + (m_old - m) s),
- * r = 2^(m_old - m). */
+/* Move q's sums to the reference m (>= q->m, or any m while s = 0):
+ * s' = r s, u' = r (u + (m_old - m) s), r = 2^(m_old - m). */
 static void rebase(struct qstate *q, float m)
 {
 	if (q->s > 0) {
@@ -317,26 +317,11 @@ static void rebase(struct qstate *q, float m)
 	q->m = m;
 }
 
-/* A block's sums acc against q->m and its max bm (see fold) into q; the block
- * is v = b + sg d (tokens t0 .. t0 + nb), kept for a redo, top-1 and gold. */
-static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, const float *d,
-		     float sg, int nb, int t0, int gold, int kl, const float *x, const float *zp,
-		     float *e_out, double *blk)
+/* Top-1 and gold logit of q from a block v = b + sg d (tokens t0 .. t0 + nb)
+ * whose max is bm. */
+static void top_gold(struct qstate *q, float bm, const float *b, const float *d, float sg, int nb,
+		     int t0, int gold)
 {
-	if (bm > q->m + 16.0f) {
-		/* the largest terms were far from m (2^(v - m) may even have
-		 * overflowed past 100): again against this block's max */
-		rebase(q, bm);
-		acc[0] = acc[1] = acc[2] = 0;
-		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
-	}
-	q->s += acc[0];
-	q->u += acc[1];
-	q->a += acc[2];
-	if (blk)
-		memcpy(blk, acc, 3 * sizeof *acc);
-	if (bm > q->m)
-		rebase(q, bm);
 	if (bm > q->topv) {
 		int j = ods_smx_find(b, d, sg, nb, bm);
 		q->topv = bm;
@@ -346,19 +331,52 @@ static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, 
 		q->zgold = ods_smx_at(b, d, sg, gold - t0);
 }
 
+/* Move P to the reference m (>= its own) with every condition's a, which is
+ * accumulated against P's reference. */
+static void rebase_p(struct qstate *ps, struct qstate *qs, int nc, float m)
+{
+	double r = exp2((double)ps->m - m);
+	for (int c = 0; c < nc; c++)
+		qs[c].a *= r;
+	rebase(ps, m);
+}
+
+/* A block's sums acc against q->m and its max bm (see fold) into q; the block
+ * is v = b + sg d (tokens t0 .. t0 + nb), kept for a redo, top-1 and gold.
+ * The block is redone against bm when bm is more than 16 above q->m, or,
+ * for a first block summed against a guess, more than 64 below it. */
+static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, const float *d,
+		     float sg, int nb, int t0, int gold, int kl, const float *x, const float *zp,
+		     float *e_out)
+{
+	if (bm > q->m + 16.0f || (q->s == 0 && bm < q->m - 64.0f)) {
+		/* the largest terms were far from m (2^(v - m) may even have
+		 * overflowed past 100, or underflowed): again against this
+		 * block's max */
+		rebase(q, bm);
+		acc[0] = acc[1] = acc[2] = 0;
+		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
+	}
+	q->s += acc[0];
+	q->u += acc[1];
+	q->a += acc[2];
+	if (bm > q->m)
+		rebase(q, bm);
+	top_gold(q, bm, b, d, sg, nb, t0, gold);
+}
+
 /* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
- * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold; blk, if not
- * NULL, receives the block's own sums). The sums are taken against q's
+ * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold). The sums are taken against q's
  * running max when there is one (one pass), and rebased when the block
  * holds a larger value. */
 static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
-		 int gold, int kl, const float *x, const float *zp, float *e_out, double *blk)
+		 int gold, int kl, const float *x, const float *zp, float *e_out)
 {
 	double acc[3] = {0, 0, 0};
 	if (q->m == -INFINITY)
 		q->m = ods_smx_vmax(b, d, sg, nb);
 	float bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
-	fold_end(q, acc, bm, b, d, sg, nb, t0, gold, kl, x, zp, e_out, blk);
+	fold_end(q, acc, bm, b, d, sg, nb, t0, gold, kl, x, zp, e_out);
 }
 
 /* Per-thread scratch of one pass. */
@@ -376,27 +394,33 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 	const float *e = a->e + (size_t)i * a->e_row;
 	struct qstate *ps = &a->st[(size_t)i * (nc + 1)], *qs = ps + 1;
 	const float *zp = zi;
+	double pb[3] = {0, 0, 0}, pz;
+	int pkl = raw && a->has_base ? ODS_SMX_KL_EX : ODS_SMX_KL_NONE;
 	float bm;
-	/* P = full; its weights 2^(z_P - m_P), against its max so far, for the KL terms */
-	if (raw) {
-		bm = ods_smx_vmax(zi, NULL, 1.0f, nb);
-	} else {
+	/* P = full; its weights pw = 2^(z_P - m_P) for the KL terms, against P's
+	 * reference m_P, which every condition's a shares: it stays for the
+	 * whole block (moved first only if the block's max is more than 16
+	 * above it), and P and the a's move to the block's max after it */
+	if (!raw) {
 		memcpy(w->zp, zi, (size_t)nb * sizeof *w->zp);
 		bm = post(a, w->zp, t0, nb);
 		zp = w->zp;
+		if (ps->m == -INFINITY)
+			ps->m = bm;
+	} else if (ps->m == -INFINITY) {
+		ps->m = ods_smx_vmax(zp, NULL, 1.0f, nb);
 	}
-	if (bm > ps->m) {
-		/* every condition's a was accumulated against P's old max */
-		double r = exp2((double)ps->m - bm);
-		for (int c = 0; c < nc; c++)
-			qs[c].a *= r;
-		rebase(ps, bm);
+	bm = ods_smx_fold(zp, NULL, 1.0f, ps->m, nb, pkl, wbase, NULL, w->pw, pb);
+	if (bm > ps->m + 16.0f) {
+		rebase_p(ps, qs, nc, bm);
+		pb[0] = pb[1] = pb[2] = 0;
+		ods_smx_fold(zp, NULL, 1.0f, ps->m, nb, pkl, wbase, NULL, w->pw, pb);
 	}
+	ps->s += pb[0];
+	ps->u += pb[1];
+	top_gold(ps, bm, zp, NULL, 1.0f, nb, t0, gold);
 	/* pb: this block's sum pw, sum pw (z_P - m_P) and sum pw W b, for the KL
 	 * terms of raw conditions: z_P - z_Q = d_S (ablate) or z - W b - d_S (only) */
-	double pb[3], pz;
-	fold(ps, zp, NULL, 1.0f, nb, t0, gold, raw && a->has_base ? ODS_SMX_KL_EX : ODS_SMX_KL_NONE,
-	     wbase, NULL, w->pw, pb);
 	pz = pb[1] + (double)ps->m * pb[0]; /* sum pw z_P */
 	/* d_S of every node, from its parent's and its extra columns, with
 	 * sum pw d_S; then the conditions on it: ablate z - d_S, only W b + d_S */
@@ -410,22 +434,28 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 			int ca = nd->cond[0], co = nd->cond[1];
 			for (int x = 0; x < nd->n_extra; x++)
 				w->col[x] = cols + (size_t)nd->xu[x] * ld;
-			if (raw && (ca < 0 || qs[ca].m > -INFINITY) && (co < 0 || qs[co].m > -INFINITY)) {
-				/* the node and its conditions in one pass (each condition
-				 * has a running max from an earlier block) */
+			if (raw) {
+				/* the node and its conditions in one pass; a condition's
+				 * first block is summed against a guess of its max (P's
+				 * for ablate and for only with a base, 0 for only d_S),
+				 * redone by fold_end if the guess was far off */
 				int on[2] = {ca >= 0, co >= 0};
+				if (ca >= 0 && qs[ca].m == -INFINITY)
+					qs[ca].m = ps->m;
+				if (co >= 0 && qs[co].m == -INFINITY)
+					qs[co].m = a->has_base ? ps->m : 0.0f;
 				float m2[2] = {ca >= 0 ? qs[ca].m : 0.0f, co >= 0 ? qs[co].m : 0.0f}, mx[2];
 				double acc[2][3] = {{0, 0, 0}, {0, 0, 0}};
 				pd = ods_smx_node(dk, par, w->col, e + nd->e_off, nd->n_extra, w->pw, zi,
 						  a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
 				if (ca >= 0) {
 					fold_end(&qs[ca], acc[0], mx[0], zi, dk, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE,
-						 NULL, NULL, NULL, NULL);
+						 NULL, NULL, NULL);
 					qs[ca].a += pd;
 				}
 				if (co >= 0) {
 					fold_end(&qs[co], acc[1], mx[1], wbase, dk, 1.0f, nb, t0, gold,
-						 ODS_SMX_KL_NONE, NULL, NULL, NULL, NULL);
+						 ODS_SMX_KL_NONE, NULL, NULL, NULL);
 					qs[co].a += pz - pb[2] - pd;
 				}
 				continue;
@@ -440,16 +470,17 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 			if (a->node[c] != k || a->same[c] != -1)
 				continue;
 			if (raw) {
-				fold(&qs[c], b, d, sg, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL, NULL, NULL);
+				fold(&qs[c], b, d, sg, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL, NULL);
 				qs[c].a += cd->only ? pz - pb[2] - pd : pd;
 			} else {
 				ods_smx_combine(w->zq, b, d, sg, nb);
 				post(a, w->zq, t0, nb);
-				fold(&qs[c], w->zq, NULL, 1.0f, nb, t0, gold, ODS_SMX_KL_DIFF, w->pw, zp, NULL,
-				     NULL);
+				fold(&qs[c], w->zq, NULL, 1.0f, nb, t0, gold, ODS_SMX_KL_DIFF, w->pw, zp, NULL);
 			}
 		}
 	}
+	if (bm > ps->m)
+		rebase_p(ps, qs, nc, bm);
 }
 
 /* One pass over W_U for the n pending inputs. */
@@ -506,9 +537,11 @@ static void run_pending(struct ods_ablate *a)
 			}
 		if (a->has_base)
 			ods_matmul_mat(a->wbase, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
-		/* sub-blocks outside: their columns stay in cache across the inputs */
+		/* sub-blocks outside: their columns stay in cache across the inputs;
+		 * inputs handed out in small chunks (a thread the host pauses
+		 * does not hold the other at the barrier) */
 		for (int s0 = 0; s0 < nb; s0 += SB) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 8)
 			for (int i = 0; i < n; i++)
 				sub_block(a, &ws[omp_get_thread_num()], i, t0 + s0, nb - s0 < SB ? nb - s0 : SB,
 					  a->z + (size_t)i * nb + s0, a->cols + s0, (size_t)nb, a->wbase + s0,
