@@ -45,5 +45,10 @@ void *ods_xmalloc(size_t size);
 void *ods_xcalloc(size_t n, size_t size);
 void *ods_xrealloc(void *p, size_t size);
 char *ods_xstrdup(const char *s);
+/* Large buffers: 2 MB aligned, their whole 2 MB pages marked for transparent
+ * huge pages where the system has them (first-touch page faults of a large
+ * fresh buffer otherwise cost more than filling it); smaller ones as
+ * ods_xmalloc. Uninitialized; free with free(). */
+void *ods_xmalloc_huge(size_t bytes);
 
 #endif

@@ -256,7 +256,7 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	a->pend = ods_xmalloc((size_t)PEND * D * sizeof *a->pend);
 	a->pend_gold = ods_xmalloc((size_t)PEND * sizeof *a->pend_gold);
 	a->h2 = ods_xmalloc((size_t)PEND * D * sizeof *a->h2);
-	a->z = ods_xmalloc((size_t)PEND * a->vb * sizeof *a->z);
+	a->z = ods_xmalloc_huge((size_t)PEND * a->vb * sizeof *a->z);
 	a->wbase = ods_xcalloc((size_t)a->vb, sizeof *a->wbase);
 	a->cols = ods_xmalloc((size_t)(a->n_union + 1) * a->vb * sizeof *a->cols);
 	a->e = ods_xmalloc((size_t)PEND * (size_t)(a->e_row + 1) * sizeof *a->e);

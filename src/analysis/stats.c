@@ -45,7 +45,6 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "analysis/stats_int.h"
 
@@ -667,21 +666,11 @@ static inline size_t chunk_floats(const struct ods_stats *s)
 	return (size_t)s->n_dim * col_stride(s);
 }
 
-/* A chunk's memory: 2 MB aligned, its whole 2 MB pages marked for transparent huge pages where
- * the system has them, since first-touch page faults are a large part of storing values. */
+/* A chunk's memory (huge pages where the system has them: first-touch page
+ * faults are a large part of storing values). */
 static float *chunk_alloc(const struct ods_stats *s)
 {
-	const size_t huge = (size_t)2 << 20, bytes = chunk_floats(s) * sizeof(float);
-	void *p;
-
-	if (bytes < huge)
-		return ods_xmalloc(bytes);
-	if (posix_memalign(&p, huge, bytes) != 0)
-		ods_die_oom(bytes);
-#ifdef MADV_HUGEPAGE
-	madvise(p, bytes / huge * huge, MADV_HUGEPAGE); /* advice only: failure is harmless */
-#endif
-	return p;
+	return ods_xmalloc_huge(chunk_floats(s) * sizeof(float));
 }
 
 /* Rows held by chunk c. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 int ods_err_set(struct ods_err *err, int code, const char *fmt, ...)
 {
@@ -57,6 +58,21 @@ void *ods_xmalloc(size_t size)
 	void *p = malloc(size ? size : 1);
 	if (!p)
 		ods_die_oom(size);
+	return p;
+}
+
+void *ods_xmalloc_huge(size_t bytes)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p;
+
+	if (bytes < huge)
+		return ods_xmalloc(bytes);
+	if (posix_memalign(&p, huge, bytes) != 0)
+		ods_die_oom(bytes);
+#ifdef MADV_HUGEPAGE
+	madvise(p, bytes / huge * huge, MADV_HUGEPAGE); /* advice only: failure is harmless */
+#endif
 	return p;
 }
 
