@@ -525,16 +525,25 @@ static void run_pending(struct ods_ablate *a)
 		int nb = V - t0 < a->vb ? V - t0 : a->vb;
 		const char *w0 = (const char *)W->data + (size_t)t0 * D * esz; /* W_U[t0.., :] */
 		ods_matmul_mat(a->z, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D, nb); /* z[n, nb] */
-		/* the union's columns of the block, row by row (W_U is row-major) */
+		/* the union's columns of the block, read row by row (W_U is
+		 * row-major) 16 rows at a time, written a whole cache line per
+		 * column (column by column, the rows 32 KiB apart collide in
+		 * the cache) */
 #pragma omp parallel for schedule(static)
-		for (int j = 0; j < nb; j++)
+		for (int j0 = 0; j0 < nb; j0 += 16) {
+			float tile[16];
+			int nr = nb - j0 < 16 ? nb - j0 : 16;
 			for (int u = 0; u < a->n_union; u++) {
-				if (W->dtype == ODS_DT_F32)
-					a->cols[(size_t)u * nb + j] = ((const float *)w0)[(size_t)j * D + a->uni[u]];
-				else
-					ods_cvt_f32(&a->cols[(size_t)u * nb + j], w0, W->dtype,
-						    (size_t)j * D + a->uni[u], 1);
+				for (int r = 0; r < nr; r++) {
+					size_t at = (size_t)(j0 + r) * D + a->uni[u];
+					if (W->dtype == ODS_DT_F32)
+						tile[r] = ((const float *)w0)[at];
+					else
+						ods_cvt_f32(&tile[r], w0, W->dtype, at, 1);
+				}
+				memcpy(&a->cols[(size_t)u * nb + j0], tile, (size_t)nr * sizeof *tile);
 			}
+		}
 		if (a->has_base)
 			ods_matmul_mat(a->wbase, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
 		/* sub-blocks outside: their columns stay in cache across the inputs;
