@@ -366,9 +366,9 @@ static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, 
 }
 
 /* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
- * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold). The sums are taken against q's
- * running max when there is one (one pass), and rebased when the block
- * holds a larger value. */
+ * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold). The sums
+ * are taken against q's reference when there is one (one pass), else
+ * against the block's max. */
 static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
 		 int gold, int kl, const float *x, const float *zp, float *e_out)
 {
@@ -460,7 +460,8 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 				}
 				continue;
 			}
-			pd = ods_smx_axpy(dk, par, w->col, e + nd->e_off, nd->n_extra, raw ? w->pw : NULL, nb);
+			/* the faithful path: its KL terms come from its folds */
+			ods_smx_axpy(dk, par, w->col, e + nd->e_off, nd->n_extra, NULL, nb);
 			d = dk;
 		}
 		for (int c = 0; c < nc; c++) {
