@@ -346,8 +346,7 @@ static void rebase_p(struct qstate *ps, struct qstate *qs, int nc, float m)
  * The block is redone against bm when bm is more than 16 above q->m, or,
  * for a first block summed against a guess, more than 64 below it. */
 static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, const float *d,
-		     float sg, int nb, int t0, int gold, int kl, const float *x, const float *zp,
-		     float *e_out)
+		     float sg, int nb, int t0, int gold, int kl, const float *x, const float *zp)
 {
 	if (bm > q->m + 16.0f || (q->s == 0 && bm < q->m - 64.0f)) {
 		/* the largest terms were far from m (2^(v - m) may even have
@@ -355,7 +354,7 @@ static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, 
 		 * block's max */
 		rebase(q, bm);
 		acc[0] = acc[1] = acc[2] = 0;
-		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
+		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, NULL, acc);
 	}
 	q->s += acc[0];
 	q->u += acc[1];
@@ -366,17 +365,17 @@ static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, 
 }
 
 /* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
- * top-1, gold logit, sums (kl, x, zp, e_out: see ods_smx_fold). The sums
+ * top-1, gold logit, sums (kl, x, zp: see ods_smx_fold). The sums
  * are taken against q's reference when there is one (one pass), else
  * against the block's max. */
 static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
-		 int gold, int kl, const float *x, const float *zp, float *e_out)
+		 int gold, int kl, const float *x, const float *zp)
 {
 	double acc[3] = {0, 0, 0};
 	if (q->m == -INFINITY)
 		q->m = ods_smx_vmax(b, d, sg, nb);
-	float bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, e_out, acc);
-	fold_end(q, acc, bm, b, d, sg, nb, t0, gold, kl, x, zp, e_out);
+	float bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, NULL, acc);
+	fold_end(q, acc, bm, b, d, sg, nb, t0, gold, kl, x, zp);
 }
 
 /* Per-thread scratch of one pass. */
@@ -450,12 +449,12 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 						  a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
 				if (ca >= 0) {
 					fold_end(&qs[ca], acc[0], mx[0], zi, dk, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE,
-						 NULL, NULL, NULL);
+						 NULL, NULL);
 					qs[ca].a += pd;
 				}
 				if (co >= 0) {
 					fold_end(&qs[co], acc[1], mx[1], wbase, dk, 1.0f, nb, t0, gold,
-						 ODS_SMX_KL_NONE, NULL, NULL, NULL);
+						 ODS_SMX_KL_NONE, NULL, NULL);
 					qs[co].a += pz - pb[2] - pd;
 				}
 				continue;
@@ -471,12 +470,12 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 			if (a->node[c] != k || a->same[c] != -1)
 				continue;
 			if (raw) {
-				fold(&qs[c], b, d, sg, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL, NULL);
+				fold(&qs[c], b, d, sg, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL);
 				qs[c].a += cd->only ? pz - pb[2] - pd : pd;
 			} else {
 				ods_smx_combine(w->zq, b, d, sg, nb);
 				post(a, w->zq, t0, nb);
-				fold(&qs[c], w->zq, NULL, 1.0f, nb, t0, gold, ODS_SMX_KL_DIFF, w->pw, zp, NULL);
+				fold(&qs[c], w->zq, NULL, 1.0f, nb, t0, gold, ODS_SMX_KL_DIFF, w->pw, zp);
 			}
 		}
 	}

@@ -51,6 +51,10 @@ static float combine_c(float *v, const float *b, const float *d, float sg, int n
 	float mx = -INFINITY;
 	if (!d) {
 		memcpy(v, b, (size_t)n * sizeof *v);
+	} else if (!b) { /* b all zeros (node_c) */
+#pragma omp simd
+		for (int j = 0; j < n; j++)
+			v[j] = sg * d[j];
 	} else {
 #pragma omp simd
 		for (int j = 0; j < n; j++)
@@ -112,7 +116,7 @@ static float fold_c(const float *b, const float *d, float sg, float m, int n, in
 	float v[NB], e[NB], mx = -INFINITY;
 	for (int j0 = 0; j0 < n; j0 += NB) {
 		int nb = n - j0 < NB ? n - j0 : NB;
-		float bm = combine_c(v, b + j0, d ? d + j0 : NULL, sg, nb);
+		float bm = combine_c(v, b ? b + j0 : NULL, d ? d + j0 : NULL, sg, nb);
 		mx = bm > mx ? bm : mx;
 		sums_c(v, m, nb, kl, x ? x + j0 : NULL, zp ? zp + j0 : NULL, e_out ? e_out + j0 : e, acc);
 	}
@@ -126,20 +130,8 @@ static double node_c(float *d, const float *p, const float *const *col, const fl
 	double pw = axpy_c(d, p, col, c, nk, w, n);
 	if (on[0])
 		mx[0] = fold_c(b0, d, -1.0f, m[0], n, ODS_SMX_KL_NONE, NULL, NULL, NULL, acc[0]);
-	if (on[1]) {
-		enum { NB = 1024 };
-		float zero[NB] = {0};
-		double a1[3] = {0, 0, 0};
-		mx[1] = -INFINITY;
-		for (int j0 = 0; j0 < n; j0 += NB) {
-			int nb = n - j0 < NB ? n - j0 : NB;
-			float bm = fold_c(b1 ? b1 + j0 : zero, d + j0, 1.0f, m[1], nb, ODS_SMX_KL_NONE, NULL,
-					  NULL, NULL, a1);
-			mx[1] = bm > mx[1] ? bm : mx[1];
-		}
-		for (int i = 0; i < 3; i++)
-			acc[1][i] += a1[i];
-	}
+	if (on[1]) /* b1 NULL: fold_c takes it as zeros */
+		mx[1] = fold_c(b1, d, 1.0f, m[1], n, ODS_SMX_KL_NONE, NULL, NULL, NULL, acc[1]);
 	return pw;
 }
 
