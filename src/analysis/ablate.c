@@ -364,6 +364,53 @@ static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, 
 	top_gold(q, bm, b, d, sg, nb, t0, gold);
 }
 
+static void fold(struct qstate *q, const float *b, const float *d, float sg, int nb, int t0,
+		 int gold, int kl, const float *x, const float *zp);
+
+/* An ablate condition's block summed by the node kernel as t = zm - d against
+ * 0, zm = z - r (so against r, in the units of v = z - d, up to the rounding
+ * of zm), with max tm: into q, whose reference may differ from r. Redone as a
+ * plain fold when its terms were far from r (see fold_end). Top-1 is found in
+ * t and kept with its value in v; the gold logit is read in v. */
+static void fold_rel(struct qstate *q, const double acc[2], float r, float tm, const float *zm,
+		     const float *z, const float *d, int nb, int t0, int gold)
+{
+	if (tm > 16.0f || (q->s == 0 && tm < -64.0f)) {
+		if (q->s == 0)
+			q->m = -INFINITY;
+		else if (tm + r > q->m)
+			rebase(q, tm + r);
+		fold(q, z, d, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL);
+		return;
+	}
+	double s = acc[0], u = acc[1];
+	if (q->s == 0) {
+		q->m = r;
+	} else if (r != q->m) { /* the block's sums to the larger reference */
+		float to = r > q->m ? r : q->m;
+		double f = exp2((double)r - to);
+		rebase(q, to);
+		u = f * (u + ((double)r - to) * s);
+		s *= f;
+	}
+	q->s += s;
+	q->u += u;
+	float bm = tm + r;
+	if (bm > q->m)
+		rebase(q, bm);
+	/* bm is v's max up to a rounding: find the token in t, compare in v */
+	if (bm >= q->topv - fabsf(q->topv) * 1e-6f) {
+		int j = ods_smx_find(zm, d, -1.0f, nb, tm);
+		float v = ods_smx_at(z, d, -1.0f, j < 0 ? 0 : j);
+		if (v > q->topv) {
+			q->topv = v;
+			q->top1 = t0 + (j < 0 ? 0 : j);
+		}
+	}
+	if (gold >= t0 && gold < t0 + nb)
+		q->zgold = ods_smx_at(z, d, -1.0f, gold - t0);
+}
+
 /* Fold one block of logits v = b + sg d (tokens t0 .. t0 + nb) into q:
  * top-1, gold logit, sums (kl, x, zp: see ods_smx_fold). The sums
  * are taken against q's reference when there is one (one pass), else
@@ -421,6 +468,11 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 	/* pb: this block's sum pw, sum pw (z_P - m_P) and sum pw W b, for the KL
 	 * terms of raw conditions: z_P - z_Q = d_S (ablate) or z - W b - d_S (only) */
 	pz = pb[1] + (double)ps->m * pb[0]; /* sum pw z_P */
+	/* zq = z - m_P: an ablate condition whose reference is near P's sums
+	 * zq - d against 0 (one subtraction less per term) */
+	if (raw)
+		for (int j = 0; j < nb; j++)
+			w->zq[j] = zi[j] - ps->m;
 	/* d_S of every node, from its parent's and its extra columns, with
 	 * sum pw d_S; then the conditions on it: ablate z - d_S, only W b + d_S */
 	for (int k = -1; k < a->n_node; k++) {
@@ -443,15 +495,19 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 					qs[ca].m = ps->m;
 				if (co >= 0 && qs[co].m == -INFINITY)
 					qs[co].m = a->has_base ? ps->m : 0.0f;
-				float m2[2] = {ca >= 0 ? qs[ca].m : 0.0f, co >= 0 ? qs[co].m : 0.0f}, mx[2];
+				/* rel: the ablate condition against P's reference */
+				int rel = ca >= 0 && fabsf(qs[ca].m - ps->m) <= 4.0f;
+				float m2[2] = {ca >= 0 && !rel ? qs[ca].m : 0.0f, co >= 0 ? qs[co].m : 0.0f}, mx[2];
 				double acc[2][3] = {{0, 0, 0}, {0, 0, 0}};
-				pd = ods_smx_node(dk, par, w->col, e + nd->e_off, nd->n_extra, w->pw, zi,
-						  a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
-				if (ca >= 0) {
+				pd = ods_smx_node(dk, par, w->col, e + nd->e_off, nd->n_extra, w->pw,
+						  rel ? w->zq : zi, a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
+				if (rel)
+					fold_rel(&qs[ca], acc[0], ps->m, mx[0], w->zq, zi, dk, nb, t0, gold);
+				else if (ca >= 0)
 					fold_end(&qs[ca], acc[0], mx[0], zi, dk, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE,
 						 NULL, NULL);
+				if (ca >= 0)
 					qs[ca].a += pd;
-				}
 				if (co >= 0) {
 					fold_end(&qs[co], acc[1], mx[1], wbase, dk, 1.0f, nb, t0, gold,
 						 ODS_SMX_KL_NONE, NULL, NULL);

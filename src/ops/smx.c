@@ -259,15 +259,30 @@ T512 static float vmax512(const float *b, const float *d, float sg, int n)
 }
 
 /* The sums of one vector of v against vm (lanes outside k: nothing);
- * returns its terms e. */
+ * returns its terms e. s + e is an FMA (e * 1 + s) when s_fma, else an add:
+ * see exp2_512. */
+static inline T512 AI __m512 sums16_(__m512 v, __m512 t, __mmask16 k, __m512 *mx, __m512 *s,
+				     __m512 *u, const int s_fma)
+{
+	__m512 e = _mm512_maskz_mov_ps(k, exp2_512(t));
+	*mx = _mm512_mask_max_ps(*mx, k, *mx, v);
+	*s = s_fma ? _mm512_fmadd_ps(e, _mm512_set1_ps(1.0f), *s) : _mm512_add_ps(*s, e);
+	*u = _mm512_fmadd_ps(e, t, *u);
+	return e;
+}
+
 static inline T512 AI __m512 sums16(__m512 v, __m512 vm, __mmask16 k, __m512 *mx, __m512 *s,
 				    __m512 *u)
 {
-	__m512 t = _mm512_sub_ps(v, vm), e = _mm512_maskz_mov_ps(k, exp2_512(t));
-	*mx = _mm512_mask_max_ps(*mx, k, *mx, v);
-	*s = _mm512_fmadd_ps(e, _mm512_set1_ps(1.0f), *s); /* an FMA: see exp2_512 */
-	*u = _mm512_fmadd_ps(e, t, *u);
-	return e;
+	return sums16_(v, _mm512_sub_ps(v, vm), k, mx, s, u, 1);
+}
+
+/* The same in a node kernel, where the correction's FMAs load the FMA pipes:
+ * s + e is an add, and against m = 0 (rel) v is its own t. */
+static inline T512 AI void nsums16(__m512 v, __m512 vm, const int rel, __mmask16 k, __m512 *mx,
+				   __m512 *s, __m512 *u)
+{
+	sums16_(v, rel ? v : _mm512_sub_ps(v, vm), k, mx, s, u, 0);
 }
 
 /* One vector of the fold; lanes outside k contribute nothing. */
@@ -324,11 +339,12 @@ static inline T512 AI __m512 node_d16(float *d, const float *p, const float *con
 	return v;
 }
 
-/* on0, on1, has_b1: compile-time in each specialization */
+/* on0, on1, has_b1, rel0 (m[0] == 0): compile-time in each specialization */
 static inline T512 AI double node512_(float *d, const float *p, const float *const *col,
 				      const float *c, int nk, const float *w, const float *b0,
 				      const float *b1, const int on0, const int on1, const int has_b1,
-				      const float m[2], float mx[2], double acc[2][3], int n)
+				      const int rel0, const float m[2], float mx[2], double acc[2][3],
+				      int n)
 {
 	const __m512 m0 = _mm512_set1_ps(m[0]), m1 = _mm512_set1_ps(m[1]);
 	__m512 pa = _mm512_setzero_ps(), pb = pa, ninf = _mm512_set1_ps(-INFINITY);
@@ -340,24 +356,26 @@ static inline T512 AI double node512_(float *d, const float *p, const float *con
 		__m512 da = node_d16(d, p, col, c, nk, w, j, 0xffff, &pa);
 		__m512 db = node_d16(d, p, col, c, nk, w, j + 16, 0xffff, &pb);
 		if (on0) {
-			sums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j), da), m0, 0xffff, &x0, &s0, &u0);
-			sums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j + 16), db), m0, 0xffff, &y0, &r0, &q0);
+			nsums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j), da), m0, rel0, 0xffff, &x0, &s0, &u0);
+			nsums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j + 16), db), m0, rel0, 0xffff, &y0, &r0,
+				&q0);
 		}
 		if (on1) {
-			sums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, 0xffff, &x1, &s1,
-			       &u1);
-			sums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, 0xffff, &y1,
-			       &r1, &q1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, 0, 0xffff, &x1,
+				&s1, &u1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, 0, 0xffff,
+				&y1, &r1, &q1);
 		}
 	}
 	for (; j < n; j += 16) {
 		__mmask16 k = tail16(n - j);
 		__m512 dv = node_d16(d, p, col, c, nk, w, j, k, &pa);
 		if (on0)
-			sums16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, b0 + j), dv), m0, k, &x0, &s0, &u0);
+			nsums16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, b0 + j), dv), m0, rel0, k, &x0, &s0,
+				&u0);
 		if (on1)
-			sums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, k, &x1,
-			       &s1, &u1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, 0, k,
+				&x1, &s1, &u1);
 	}
 	if (on0) {
 		acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
@@ -376,21 +394,29 @@ T512 static double node512(float *d, const float *p, const float *const *col, co
 			   int nk, const float *w, const float *b0, const float *b1, const int on[2],
 			   const float m[2], float mx[2], double acc[2][3], int n)
 {
-	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0);
+	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0) | (on[0] && m[0] == 0 ? 8 : 0);
+#define NODE(on0, on1, hb, rel) node512_(d, p, col, c, nk, w, b0, b1, on0, on1, hb, rel, m, mx, acc, n)
 	switch (o) {
 	case 1:
-		return node512_(d, p, col, c, nk, w, b0, b1, 1, 0, 0, m, mx, acc, n);
+		return NODE(1, 0, 0, 0);
+	case 9:
+		return NODE(1, 0, 0, 1);
 	case 2:
-		return node512_(d, p, col, c, nk, w, b0, b1, 0, 1, 0, m, mx, acc, n);
+		return NODE(0, 1, 0, 0);
 	case 6:
-		return node512_(d, p, col, c, nk, w, b0, b1, 0, 1, 1, m, mx, acc, n);
+		return NODE(0, 1, 1, 0);
 	case 3:
-		return node512_(d, p, col, c, nk, w, b0, b1, 1, 1, 0, m, mx, acc, n);
+		return NODE(1, 1, 0, 0);
+	case 11:
+		return NODE(1, 1, 0, 1);
 	case 7:
-		return node512_(d, p, col, c, nk, w, b0, b1, 1, 1, 1, m, mx, acc, n);
+		return NODE(1, 1, 1, 0);
+	case 15:
+		return NODE(1, 1, 1, 1);
 	default:
 		return axpy512(d, p, col, c, nk, w, n);
 	}
+#undef NODE
 }
 
 /* one specialization per case (the hot one: a condition's, no x, no e_out) */
