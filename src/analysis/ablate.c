@@ -341,24 +341,43 @@ static void rebase_p(struct qstate *ps, struct qstate *qs, int nc, float m)
 	rebase(ps, m);
 }
 
-/* A block's sums acc against q->m and its max bm (see fold) into q; the block
- * is v = b + sg d (tokens t0 .. t0 + nb), kept for a redo, top-1 and gold.
- * The block is redone against bm when bm is more than 16 above q->m, or,
- * for a first block summed against a guess, more than 64 below it. */
-static void fold_end(struct qstate *q, double acc[3], float bm, const float *b, const float *d,
-		     float sg, int nb, int t0, int gold, int kl, const float *x, const float *zp)
+/* A block's sums acc, taken against r, into q (whose reference may differ:
+ * they move to the larger of the two). */
+static void merge(struct qstate *q, const double acc[3], float r)
 {
-	if (bm > q->m + 16.0f || (q->s == 0 && bm < q->m - 64.0f)) {
-		/* the largest terms were far from m (2^(v - m) may even have
+	double s = acc[0], u = acc[1];
+	if (q->s == 0) {
+		q->m = r;
+	} else if (r != q->m) {
+		float to = r > q->m ? r : q->m;
+		double f = exp2((double)r - to);
+		rebase(q, to);
+		u = f * (u + ((double)r - to) * s);
+		s *= f;
+	}
+	q->s += s;
+	q->u += u;
+	q->a += acc[2];
+}
+
+/* A block's sums acc against r and its max bm (see fold) into q; the block is
+ * v = b + sg d (tokens t0 .. t0 + nb), kept for a redo, top-1 and gold. The
+ * block is redone against its max when bm is more than 16 above r, or, for a
+ * first block summed against a guess, more than 64 below it. */
+static void fold_end(struct qstate *q, double acc[3], float r, float bm, const float *b,
+		     const float *d, float sg, int nb, int t0, int gold, int kl, const float *x,
+		     const float *zp)
+{
+	if (bm > r + 16.0f || (q->s == 0 && bm < r - 64.0f)) {
+		/* the largest terms were far from r (2^(v - r) may even have
 		 * overflowed past 100, or underflowed): again against this
-		 * block's max */
-		rebase(q, bm);
+		 * block's max (or q's, if higher) */
+		rebase(q, q->s == 0 || bm > q->m ? bm : q->m);
 		acc[0] = acc[1] = acc[2] = 0;
 		ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, NULL, acc);
+		r = q->m;
 	}
-	q->s += acc[0];
-	q->u += acc[1];
-	q->a += acc[2];
+	merge(q, acc, r);
 	if (bm > q->m)
 		rebase(q, bm);
 	top_gold(q, bm, b, d, sg, nb, t0, gold);
@@ -383,18 +402,7 @@ static void fold_rel(struct qstate *q, const double acc[2], float r, float tm, c
 		fold(q, z, d, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE, NULL, NULL);
 		return;
 	}
-	double s = acc[0], u = acc[1];
-	if (q->s == 0) {
-		q->m = r;
-	} else if (r != q->m) { /* the block's sums to the larger reference */
-		float to = r > q->m ? r : q->m;
-		double f = exp2((double)r - to);
-		rebase(q, to);
-		u = f * (u + ((double)r - to) * s);
-		s *= f;
-	}
-	q->s += s;
-	q->u += u;
+	merge(q, (const double[3]){acc[0], acc[1], 0}, r);
 	float bm = tm + r;
 	if (bm > q->m)
 		rebase(q, bm);
@@ -422,7 +430,7 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 	if (q->m == -INFINITY)
 		q->m = ods_smx_vmax(b, d, sg, nb);
 	float bm = ods_smx_fold(b, d, sg, q->m, nb, kl, x, zp, NULL, acc);
-	fold_end(q, acc, bm, b, d, sg, nb, t0, gold, kl, x, zp);
+	fold_end(q, acc, q->m, bm, b, d, sg, nb, t0, gold, kl, x, zp);
 }
 
 /* Per-thread scratch of one pass. */
@@ -495,21 +503,26 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 					qs[ca].m = ps->m;
 				if (co >= 0 && qs[co].m == -INFINITY)
 					qs[co].m = a->has_base ? ps->m : 0.0f;
-				/* rel: the ablate condition against P's reference */
+				/* rel: the ablate condition against P's reference, rel1:
+				 * the only condition without a base against 0, when their
+				 * own are near (one subtraction less per term; sums far
+				 * from their values would cost the entropy precision) */
 				int rel = ca >= 0 && fabsf(qs[ca].m - ps->m) <= 4.0f;
-				float m2[2] = {ca >= 0 && !rel ? qs[ca].m : 0.0f, co >= 0 ? qs[co].m : 0.0f}, mx[2];
+				int rel1 = co >= 0 && !a->has_base && fabsf(qs[co].m) <= 4.0f;
+				float m2[2] = {ca >= 0 && !rel ? qs[ca].m : 0.0f,
+					       co >= 0 && !rel1 ? qs[co].m : 0.0f}, mx[2];
 				double acc[2][3] = {{0, 0, 0}, {0, 0, 0}};
 				pd = ods_smx_node(dk, par, w->col, e + nd->e_off, nd->n_extra, w->pw,
 						  rel ? w->zq : zi, a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
 				if (rel)
 					fold_rel(&qs[ca], acc[0], ps->m, mx[0], w->zq, zi, dk, nb, t0, gold);
 				else if (ca >= 0)
-					fold_end(&qs[ca], acc[0], mx[0], zi, dk, -1.0f, nb, t0, gold, ODS_SMX_KL_NONE,
-						 NULL, NULL);
+					fold_end(&qs[ca], acc[0], m2[0], mx[0], zi, dk, -1.0f, nb, t0, gold,
+						 ODS_SMX_KL_NONE, NULL, NULL);
 				if (ca >= 0)
 					qs[ca].a += pd;
 				if (co >= 0) {
-					fold_end(&qs[co], acc[1], mx[1], wbase, dk, 1.0f, nb, t0, gold,
+					fold_end(&qs[co], acc[1], m2[1], mx[1], wbase, dk, 1.0f, nb, t0, gold,
 						 ODS_SMX_KL_NONE, NULL, NULL);
 					qs[co].a += pz - pb[2] - pd;
 				}

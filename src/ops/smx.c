@@ -339,12 +339,13 @@ static inline T512 AI __m512 node_d16(float *d, const float *p, const float *con
 	return v;
 }
 
-/* on0, on1, has_b1, rel0 (m[0] == 0): compile-time in each specialization */
+/* on0, on1, has_b1, rel0 (m[0] == 0), rel1 (m[1] == 0 without b1):
+ * compile-time in each specialization */
 static inline T512 AI double node512_(float *d, const float *p, const float *const *col,
 				      const float *c, int nk, const float *w, const float *b0,
 				      const float *b1, const int on0, const int on1, const int has_b1,
-				      const int rel0, const float m[2], float mx[2], double acc[2][3],
-				      int n)
+				      const int rel0, const int rel1, const float m[2], float mx[2],
+				      double acc[2][3], int n)
 {
 	const __m512 m0 = _mm512_set1_ps(m[0]), m1 = _mm512_set1_ps(m[1]);
 	__m512 pa = _mm512_setzero_ps(), pb = pa, ninf = _mm512_set1_ps(-INFINITY);
@@ -361,10 +362,10 @@ static inline T512 AI double node512_(float *d, const float *p, const float *con
 				&q0);
 		}
 		if (on1) {
-			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, 0, 0xffff, &x1,
-				&s1, &u1);
-			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, 0, 0xffff,
-				&y1, &r1, &q1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, rel1, 0xffff,
+				&x1, &s1, &u1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, rel1,
+				0xffff, &y1, &r1, &q1);
 		}
 	}
 	for (; j < n; j += 16) {
@@ -374,8 +375,8 @@ static inline T512 AI double node512_(float *d, const float *p, const float *con
 			nsums16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, b0 + j), dv), m0, rel0, k, &x0, &s0,
 				&u0);
 		if (on1)
-			nsums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, 0, k,
-				&x1, &s1, &u1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, rel1,
+				k, &x1, &s1, &u1);
 	}
 	if (on0) {
 		acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
@@ -394,25 +395,33 @@ T512 static double node512(float *d, const float *p, const float *const *col, co
 			   int nk, const float *w, const float *b0, const float *b1, const int on[2],
 			   const float m[2], float mx[2], double acc[2][3], int n)
 {
-	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0) | (on[0] && m[0] == 0 ? 8 : 0);
-#define NODE(on0, on1, hb, rel) node512_(d, p, col, c, nk, w, b0, b1, on0, on1, hb, rel, m, mx, acc, n)
+	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0) | (on[0] && m[0] == 0 ? 8 : 0) |
+		(on[1] && !b1 && m[1] == 0 ? 16 : 0);
+#define NODE(on0, on1, hb, r0, r1) \
+	node512_(d, p, col, c, nk, w, b0, b1, on0, on1, hb, r0, r1, m, mx, acc, n)
 	switch (o) {
 	case 1:
-		return NODE(1, 0, 0, 0);
+		return NODE(1, 0, 0, 0, 0);
 	case 9:
-		return NODE(1, 0, 0, 1);
+		return NODE(1, 0, 0, 1, 0);
 	case 2:
-		return NODE(0, 1, 0, 0);
+		return NODE(0, 1, 0, 0, 0);
+	case 18:
+		return NODE(0, 1, 0, 0, 1);
 	case 6:
-		return NODE(0, 1, 1, 0);
+		return NODE(0, 1, 1, 0, 0);
 	case 3:
-		return NODE(1, 1, 0, 0);
+		return NODE(1, 1, 0, 0, 0);
 	case 11:
-		return NODE(1, 1, 0, 1);
+		return NODE(1, 1, 0, 1, 0);
+	case 19:
+		return NODE(1, 1, 0, 0, 1);
+	case 27:
+		return NODE(1, 1, 0, 1, 1);
 	case 7:
-		return NODE(1, 1, 1, 0);
+		return NODE(1, 1, 1, 0, 0);
 	case 15:
-		return NODE(1, 1, 1, 1);
+		return NODE(1, 1, 1, 1, 0);
 	default:
 		return axpy512(d, p, col, c, nk, w, n);
 	}

@@ -64,15 +64,15 @@ static void check_kernels(const char *which)
 		/* the fused node: the d of axpy and the sums of fold on it (up to
 		 * the order of summation), for
 		 * each set of conditions, with and without parent, weights, b1, and
-		 * with the ablate condition against m = 0 (its own kernel) */
+		 * with either condition against m = 0 (their own kernels) */
 		for (int on0 = 0; on0 < 2; on0++)
 			for (int on1 = 0; on1 < 2; on1++)
-				for (int var = 0; var < 8; var++) {
+				for (int var = 0; var < 16; var++) {
 					const float *col[2] = {c0, c1}, *par = var & 1 ? p : NULL, *w = var & 2 ? x : NULL;
 					const float coef[2] = {2.5f, -1.25f};
 					float *d1 = malloc(n * sizeof *d1), *d2 = malloc(n * sizeof *d2), *zero = calloc(n, sizeof *zero);
 					int on[2] = {on0, on1}, nk = 1 + var % 2;
-					float m[2] = {var & 4 ? 0.0f : 7.0f, -3.0f}, mx[2] = {0, 0}, want_mx[2] = {0, 0};
+					float m[2] = {var & 4 ? 0.0f : 7.0f, var & 8 ? 0.0f : -3.0f}, mx[2] = {0, 0}, want_mx[2] = {0, 0};
 					double acc[2][3] = {{1, 2, 3}, {4, 5, 6}}, want[2][3] = {{1, 2, 3}, {4, 5, 6}};
 					for (int b1 = 0; b1 < 2; b1++) {
 						const float *bb = b1 ? zp : NULL;
