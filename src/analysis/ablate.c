@@ -47,6 +47,8 @@ struct node {
 	int *xd;    /* [n_extra] the extra dims */
 	int e_off;  /* offset of this node's coefficients in a row of e */
 	int cond[2]; /* the conditions computed on it: ablate, only (-1: none) */
+	int slot;    /* where its d lives in a pass: its own for a parent, one
+		      * shared by all leaves (read only right after) */
 };
 
 #define SAME_AS_FULL -2
@@ -57,7 +59,7 @@ struct ods_ablate {
 	struct ods_cond *conds;
 	int *node;          /* [n_cond] node of each condition (-1: empty set) */
 	int *same;          /* [n_cond] -1, SAME_AS_FULL or an earlier identical condition */
-	int n_node;
+	int n_node, n_slot; /* n_slot: d buffers a pass needs (see node.slot) */
 	struct node *nodes; /* [n_node], parents before children */
 	float *base;        /* [D] replacement values (zeros or means) */
 	float *base2;       /* [D] base * log2 e */
@@ -186,6 +188,14 @@ static void plan(struct ods_ablate *a)
 		nd->e_off = a->e_row;
 		a->e_row += nd->n_extra;
 	}
+	/* d slots: the parents' own, then one for every leaf (a thread's
+	 * working set stays in L2) */
+	for (int k = 0; k < n_set; k++)
+		if (a->nodes[k].parent >= 0 && !a->nodes[a->nodes[k].parent].slot)
+			a->nodes[a->nodes[k].parent].slot = ++a->n_slot;
+	for (int k = 0; k < n_set; k++)
+		a->nodes[k].slot = a->nodes[k].slot ? a->nodes[k].slot - 1 : a->n_slot;
+	a->n_slot++;
 	/* repeated computations; what is left is at most one ablate and one
 	 * only condition per node */
 	for (int k = 0; k < n_set; k++)
@@ -435,7 +445,7 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 
 /* Per-thread scratch of one pass. */
 struct scratch {
-	float *zp, *pw, *zq, *delta; /* [SB] each, delta [n_node, SB] */
+	float *zp, *pw, *zq, *delta; /* [SB] each, delta [n_slot, SB] */
 	const float **col;           /* [n_union] */
 };
 
@@ -488,8 +498,9 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 		double pd = 0;
 		if (k >= 0) {
 			const struct node *nd = &a->nodes[k];
-			const float *par = nd->parent >= 0 ? w->delta + (size_t)nd->parent * SB : NULL;
-			float *dk = w->delta + (size_t)k * SB;
+			const float *par =
+				nd->parent >= 0 ? w->delta + (size_t)a->nodes[nd->parent].slot * SB : NULL;
+			float *dk = w->delta + (size_t)nd->slot * SB;
 			int ca = nd->cond[0], co = nd->cond[1];
 			for (int x = 0; x < nd->n_extra; x++)
 				w->col[x] = cols + (size_t)nd->xu[x] * ld;
@@ -567,7 +578,7 @@ static void run_pending(struct ods_ablate *a)
 		ws[t].zp = ods_xmalloc((size_t)SB * sizeof(float));
 		ws[t].pw = ods_xmalloc((size_t)SB * sizeof(float));
 		ws[t].zq = ods_xmalloc((size_t)SB * sizeof(float));
-		ws[t].delta = ods_xmalloc((size_t)(a->n_node + 1) * SB * sizeof(float));
+		ws[t].delta = ods_xmalloc((size_t)(a->n_slot + 1) * SB * sizeof(float));
 		ws[t].col = ods_xmalloc((size_t)(a->n_union + 1) * sizeof *ws[t].col);
 	}
 	/* base-2 units: h2 = h log2 e, e = (h_S - b_S) log2 e */
