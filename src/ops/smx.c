@@ -227,7 +227,20 @@ T512 static double axpy512(float *d, const float *p, const float *const *col, co
 T512 static int find512(const float *b, const float *d, float sg, int n, float x)
 {
 	__m512 vx = _mm512_set1_ps(x);
-	for (int j = 0; j < n; j += 16) {
+	int j = 0, neg = sg < 0;
+	/* four vectors per test while none matches */
+	for (; j + 64 <= n; j += 64) {
+		__mmask16 e0 = _mm512_cmp_ps_mask(v512(b, d, neg, j, 0xffff), vx, _CMP_EQ_OQ);
+		__mmask16 e1 = _mm512_cmp_ps_mask(v512(b, d, neg, j + 16, 0xffff), vx, _CMP_EQ_OQ);
+		__mmask16 e2 = _mm512_cmp_ps_mask(v512(b, d, neg, j + 32, 0xffff), vx, _CMP_EQ_OQ);
+		__mmask16 e3 = _mm512_cmp_ps_mask(v512(b, d, neg, j + 48, 0xffff), vx, _CMP_EQ_OQ);
+		if (e0 | e1 | e2 | e3)
+			return j + (e0 ? __builtin_ctz(e0)
+				    : e1 ? 16 + __builtin_ctz(e1)
+				    : e2 ? 32 + __builtin_ctz(e2)
+					 : 48 + __builtin_ctz(e3));
+	}
+	for (; j < n; j += 16) {
 		__mmask16 k = tail16(n - j);
 		__mmask16 eq = _mm512_mask_cmp_ps_mask(k, v512(b, d, sg < 0, j, k), vx, _CMP_EQ_OQ);
 		if (eq)

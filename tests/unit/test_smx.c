@@ -116,6 +116,16 @@ static void check_kernels(const char *which)
 					which, n);
 				T_CHECK(ods_smx_find(b, dd, sg, n, mx) == first, "%s find n=%d", which, n);
 				T_CHECK(ods_smx_find(b, dd, sg, n, 1e9f) == -1, "%s find absent n=%d", which, n);
+				/* the first of any value, around the vector and group edges */
+				for (int q = 0; q < 10; q++) {
+					int at = (int[]){0, 15, 16, 17, 47, 48, 63, 64, 65, n - 1}[q], want = 0;
+					if (at >= n)
+						continue;
+					while (ods_smx_at(b, dd, sg, want) != ods_smx_at(b, dd, sg, at))
+						want++;
+					T_CHECK(ods_smx_find(b, dd, sg, n, ods_smx_at(b, dd, sg, at)) == want,
+						"%s find n=%d at=%d", which, n, at);
+				}
 				/* the sums against m = the max and against an m 40 below it */
 				for (int below = 0; below < 2; below++) {
 					float m = below ? mx - 40.0f : mx;
