@@ -78,6 +78,7 @@ struct ods_ablate {
 	int vb;             /* vocabulary block of one product */
 	float *wbase;       /* [vb] W_U b of the block (base 2) */
 	float *cols;        /* [n_union, vb] W_U[t0.., uni] of the block */
+	float *cmax;        /* [vb / SB, n_union] max |cols| over each sub-block */
 	float *e;           /* [PEND, e_row] (h_S - b_S) log2 e per row and node extra dim */
 	int e_row;
 	struct qstate *st;  /* [PEND, n_cond + 1]: P first, then the conditions */
@@ -269,6 +270,7 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	a->z = ods_xmalloc_huge((size_t)PEND * a->vb * sizeof *a->z);
 	a->wbase = ods_xcalloc((size_t)a->vb, sizeof *a->wbase);
 	a->cols = ods_xmalloc((size_t)(a->n_union + 1) * a->vb * sizeof *a->cols);
+	a->cmax = ods_xmalloc((size_t)(a->vb / SB + 1) * (a->n_union + 1) * sizeof *a->cmax);
 	a->e = ods_xmalloc((size_t)PEND * (size_t)(a->e_row + 1) * sizeof *a->e);
 	a->st = ods_xmalloc((size_t)PEND * (size_t)(n_cond + 1) * sizeof *a->st);
 	a->surp = ods_xcalloc((size_t)n_cond, sizeof *a->surp);
@@ -447,12 +449,13 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 struct scratch {
 	float *zp, *pw, *zq, *delta; /* [SB] each, delta [n_slot, SB] */
 	const float **col;           /* [n_union] */
+	float *bound;                /* [n_node] a bound on |d| over the sub-block */
 };
 
 /* Input i over the sub-block of tokens t0 .. t0 + nb: zi its logits, cols
  * (row stride ld) and wbase the block's columns and W_U b. */
 static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, int nb, const float *zi,
-		      const float *cols, size_t ld, const float *wbase, int32_t gold)
+		      const float *cols, size_t ld, const float *cmax, const float *wbase, int32_t gold)
 {
 	int nc = a->n_cond, raw = !a->bias && a->softcap <= 0;
 	const float *e = a->e + (size_t)i * a->e_row;
@@ -502,8 +505,12 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 				nd->parent >= 0 ? w->delta + (size_t)a->nodes[nd->parent].slot * SB : NULL;
 			float *dk = w->delta + (size_t)nd->slot * SB;
 			int ca = nd->cond[0], co = nd->cond[1];
-			for (int x = 0; x < nd->n_extra; x++)
+			const float *ek = e + nd->e_off;
+			w->bound[k] = nd->parent >= 0 ? w->bound[nd->parent] : 0.0f;
+			for (int x = 0; x < nd->n_extra; x++) {
 				w->col[x] = cols + (size_t)nd->xu[x] * ld;
+				w->bound[k] += fabsf(ek[x]) * cmax[nd->xu[x]];
+			}
 			if (raw) {
 				/* the node and its conditions in one pass; a condition's
 				 * first block is summed against a guess of its max (P's
@@ -523,8 +530,14 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 				float m2[2] = {ca >= 0 && !rel ? qs[ca].m : 0.0f,
 					       co >= 0 && !rel1 ? qs[co].m : 0.0f}, mx[2];
 				double acc[2][3] = {{0, 0, 0}, {0, 0, 0}};
-				pd = ods_smx_node(dk, par, w->col, e + nd->e_off, nd->n_extra, w->pw,
-						  rel ? w->zq : zi, a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
+				/* both near their references and |d| <= 32 (no 2^-d overflows,
+				 * no term pw 2^-d that matters underflows): paired */
+				if (rel && rel1 && w->bound[k] <= 32.0f)
+					pd = ods_smx_node_pair(dk, par, w->col, ek, nd->n_extra, w->pw, w->zq, mx, acc,
+							       nb);
+				else
+					pd = ods_smx_node(dk, par, w->col, ek, nd->n_extra, w->pw, rel ? w->zq : zi,
+							  a->has_base ? wbase : NULL, on, m2, mx, acc, nb);
 				if (rel)
 					fold_rel(&qs[ca], acc[0], ps->m, mx[0], w->zq, zi, dk, nb, t0, gold);
 				else if (ca >= 0)
@@ -540,7 +553,7 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 				continue;
 			}
 			/* the faithful path: its KL terms come from its folds */
-			ods_smx_axpy(dk, par, w->col, e + nd->e_off, nd->n_extra, NULL, nb);
+			ods_smx_axpy(dk, par, w->col, ek, nd->n_extra, NULL, nb);
 			d = dk;
 		}
 		for (int c = 0; c < nc; c++) {
@@ -580,6 +593,7 @@ static void run_pending(struct ods_ablate *a)
 		ws[t].zq = ods_xmalloc((size_t)SB * sizeof(float));
 		ws[t].delta = ods_xmalloc((size_t)(a->n_slot + 1) * SB * sizeof(float));
 		ws[t].col = ods_xmalloc((size_t)(a->n_union + 1) * sizeof *ws[t].col);
+		ws[t].bound = ods_xmalloc((size_t)(a->n_node + 1) * sizeof *ws[t].bound);
 	}
 	/* base-2 units: h2 = h log2 e, e = (h_S - b_S) log2 e */
 	for (size_t j = 0; j < (size_t)n * D; j++)
@@ -624,6 +638,15 @@ static void run_pending(struct ods_ablate *a)
 				memcpy(&a->cols[(size_t)u * nb + j0], tile, (size_t)nr * sizeof *tile);
 			}
 		}
+		/* each sub-block's max |column|: bounds on |d| (paired nodes) */
+#pragma omp parallel for schedule(static)
+		for (int q = 0; q < (nb + SB - 1) / SB * a->n_union; q++) {
+			int s0 = q / a->n_union * SB, u = q % a->n_union, e0 = nb - s0 < SB ? nb : s0 + SB;
+			float mx = 0;
+			for (int j = s0; j < e0; j++)
+				mx = fmaxf(mx, fabsf(a->cols[(size_t)u * nb + j]));
+			a->cmax[q] = mx;
+		}
 		if (a->has_base)
 			ods_matmul_mat(a->wbase, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
 		/* sub-blocks outside: their columns stay in cache across the inputs;
@@ -633,7 +656,8 @@ static void run_pending(struct ods_ablate *a)
 #pragma omp parallel for schedule(dynamic, 8)
 			for (int i = 0; i < n; i++)
 				sub_block(a, &ws[omp_get_thread_num()], i, t0 + s0, nb - s0 < SB ? nb - s0 : SB,
-					  a->z + (size_t)i * nb + s0, a->cols + s0, (size_t)nb, a->wbase + s0,
+					  a->z + (size_t)i * nb + s0, a->cols + s0, (size_t)nb,
+					  a->cmax + (size_t)(s0 / SB) * a->n_union, a->wbase + s0,
 					  a->pend_gold[i]);
 		}
 	}
@@ -669,6 +693,7 @@ static void run_pending(struct ods_ablate *a)
 		free(ws[t].zq);
 		free(ws[t].delta);
 		free(ws[t].col);
+		free(ws[t].bound);
 	}
 	free(ws);
 }
@@ -789,6 +814,7 @@ void ods_ablate_free(struct ods_ablate *a)
 	free(a->conds);
 	free(a->uni);
 	free(a->cols);
+	free(a->cmax);
 	free(a->base);
 	free(a->base2);
 	free(a->pend);

@@ -441,6 +441,68 @@ T512 static double node512(float *d, const float *p, const float *const *col, co
 #undef NODE
 }
 
+/* 2^d and w 2^-d from one range reduction (|d| below ~100, w below 2^16):
+ * p(f) and p(-f) from the even and odd parts of p; 9 slots on the FMA pipes
+ * for the two with their sums, against 12 for two exp2_512. */
+static inline T512 AI void exp2pm_512(__m512 dv, __m512 w, __m512 *ep, __m512 *em)
+{
+	__m512 r = _mm512_roundscale_ps(dv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 f = _mm512_sub_ps(dv, r), f2 = _mm512_mul_ps(f, f);
+	__m512 ev = _mm512_fmadd_ps(f2, _mm512_set1_ps(ODS_EXP2_C4), _mm512_set1_ps(ODS_EXP2_C2));
+	__m512 od = _mm512_fmadd_ps(f2, _mm512_set1_ps(ODS_EXP2_C5), _mm512_set1_ps(ODS_EXP2_C3));
+	ev = _mm512_fmadd_ps(f2, ev, _mm512_set1_ps(ODS_EXP2_C0));
+	od = _mm512_mul_ps(_mm512_fmadd_ps(f2, od, _mm512_set1_ps(ODS_EXP2_C1)), f);
+	*ep = _mm512_scalef_ps(_mm512_add_ps(ev, od), r);
+	*em = _mm512_scalef_ps(_mm512_mul_ps(_mm512_sub_ps(ev, od), w), _mm512_sub_ps(_mm512_setzero_ps(), r));
+}
+
+/* One vector of a paired node: ablate t = b0 - d with terms w 2^-d, only
+ * t = d with terms 2^d, both against 0. */
+static inline T512 AI void pair16(__m512 dv, __m512 b0, __m512 w, __mmask16 k, __m512 *x0, __m512 *s0,
+				  __m512 *u0, __m512 *x1, __m512 *s1, __m512 *u1)
+{
+	__m512 ep, em, t = _mm512_sub_ps(b0, dv);
+	exp2pm_512(dv, w, &ep, &em);
+	ep = _mm512_maskz_mov_ps(k, ep);
+	em = _mm512_maskz_mov_ps(k, em);
+	*x0 = _mm512_mask_max_ps(*x0, k, *x0, t);
+	*s0 = _mm512_add_ps(*s0, em);
+	*u0 = _mm512_fmadd_ps(em, t, *u0);
+	*x1 = _mm512_mask_max_ps(*x1, k, *x1, dv);
+	*s1 = _mm512_add_ps(*s1, ep);
+	*u1 = _mm512_fmadd_ps(ep, dv, *u1);
+}
+
+T512 static double node_pair512(float *d, const float *p, const float *const *col, const float *c,
+				int nk, const float *w, const float *b0, float mx[2], double acc[2][3], int n)
+{
+	__m512 pa = _mm512_setzero_ps(), pb = pa, ninf = _mm512_set1_ps(-INFINITY);
+	__m512 x0 = ninf, s0 = pa, u0 = pa, x1 = ninf, s1 = pa, u1 = pa;
+	__m512 y0 = ninf, r0 = pa, q0 = pa, y1 = ninf, r1 = pa, q1 = pa;
+	int j = 0;
+	for (; j + 32 <= n; j += 32) {
+		__m512 da = node_d16(d, p, col, c, nk, w, j, 0xffff, &pa);
+		__m512 db = node_d16(d, p, col, c, nk, w, j + 16, 0xffff, &pb);
+		pair16(da, _mm512_loadu_ps(b0 + j), _mm512_loadu_ps(w + j), 0xffff, &x0, &s0, &u0, &x1, &s1,
+		       &u1);
+		pair16(db, _mm512_loadu_ps(b0 + j + 16), _mm512_loadu_ps(w + j + 16), 0xffff, &y0, &r0, &q0,
+		       &y1, &r1, &q1);
+	}
+	for (; j < n; j += 16) {
+		__mmask16 k = tail16(n - j);
+		__m512 dv = node_d16(d, p, col, c, nk, w, j, k, &pa);
+		pair16(dv, _mm512_maskz_loadu_ps(k, b0 + j), _mm512_maskz_loadu_ps(k, w + j), k, &x0, &s0, &u0,
+		       &x1, &s1, &u1);
+	}
+	acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
+	acc[0][1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, q0));
+	mx[0] = _mm512_reduce_max_ps(_mm512_max_ps(x0, y0));
+	acc[1][0] += _mm512_reduce_add_ps(_mm512_add_ps(s1, r1));
+	acc[1][1] += _mm512_reduce_add_ps(_mm512_add_ps(u1, q1));
+	mx[1] = _mm512_reduce_max_ps(_mm512_max_ps(x1, y1));
+	return _mm512_reduce_add_ps(_mm512_add_ps(pa, pb));
+}
+
 /* one specialization per case (the hot one: a condition's, no x, no e_out) */
 T512 static float fold512(const float *b, const float *d, float sg, float m, int n, int kl,
 			  const float *x, const float *zp, float *e_out, double acc[3])
@@ -531,6 +593,18 @@ double ods_smx_node(float *d, const float *p, const float *const *col, const flo
 		return node512(d, p, col, c, nk, w, b0, b1, on, m, mx, acc, n);
 #endif
 	return node_c(d, p, col, c, nk, w, b0, b1, on, m, mx, acc, n);
+}
+
+double ods_smx_node_pair(float *d, const float *p, const float *const *col, const float *c, int nk,
+			 const float *w, const float *b0, float mx[2], double acc[2][3], int n)
+{
+#ifdef SMX_X86
+	if (use512)
+		return node_pair512(d, p, col, c, nk, w, b0, mx, acc, n);
+#endif
+	const int on[2] = {1, 1};
+	const float m[2] = {0.0f, 0.0f};
+	return node_c(d, p, col, c, nk, w, b0, NULL, on, m, mx, acc, n);
 }
 
 float ods_smx_fold(const float *b, const float *d, float sg, float m, int n, int kl,

@@ -97,6 +97,33 @@ static void check_kernels(const char *which)
 					free(d2);
 					free(zero);
 				}
+		/* the paired node: ods_smx_node's d, dot and maxima, its sums to
+		 * rounding, given w = 2^b */
+		for (int var = 0; var < 4; var++) {
+			const float *col[2] = {c0, c1}, *par = var & 1 ? p : NULL;
+			const float coef[2] = {2.5f, -1.25f};
+			const int on[2] = {1, 1};
+			const float m[2] = {0.0f, 0.0f};
+			int nk = 1 + (var >> 1);
+			float *d1 = malloc(n * sizeof *d1), *d2 = malloc(n * sizeof *d2), *w2 = malloc(n * sizeof *w2);
+			float mx[2], want_mx[2];
+			double acc[2][3] = {{0}}, want[2][3] = {{0}};
+			for (int j = 0; j < n; j++)
+				w2[j] = exp2f(b[j]);
+			double ws = ods_smx_node_pair(d1, par, col, coef, nk, w2, b, mx, acc, n);
+			double want_ws = ods_smx_node(d2, par, col, coef, nk, w2, b, NULL, on, m, want_mx, want, n);
+			T_CHECK(!memcmp(d1, d2, n * sizeof *d1) && ws == want_ws && mx[0] == want_mx[0] &&
+					mx[1] == want_mx[1],
+				"%s node pair d n=%d var=%d: dot %g vs %g, max %g/%g vs %g/%g", which, n, var, ws,
+				want_ws, mx[0], mx[1], want_mx[0], want_mx[1]);
+			for (int i = 0; i < 2; i++)
+				T_CHECK(rel_ok(acc[i][0], want[i][0], 2e-6) && rel_ok(acc[i][1], want[i][1], 2e-6),
+					"%s node pair sums n=%d var=%d cond %d: s %.17g vs %.17g, u %.17g vs %.17g", which,
+					n, var, i, acc[i][0], want[i][0], acc[i][1], want[i][1]);
+			free(d1);
+			free(d2);
+			free(w2);
+		}
 		for (int dm = 0; dm < 2; dm++)
 			for (int neg = 0; neg < 2; neg++) {
 				const float *dd = dm ? d : NULL;
