@@ -642,9 +642,11 @@ static void run_pending(struct ods_ablate *a)
 #pragma omp parallel for schedule(static)
 		for (int q = 0; q < (nb + SB - 1) / SB * a->n_union; q++) {
 			int s0 = q / a->n_union * SB, u = q % a->n_union, e0 = nb - s0 < SB ? nb : s0 + SB;
+			const float *cu = a->cols + (size_t)u * nb;
 			float mx = 0;
+#pragma omp simd reduction(max : mx)
 			for (int j = s0; j < e0; j++)
-				mx = fmaxf(mx, fabsf(a->cols[(size_t)u * nb + j]));
+				mx = fabsf(cu[j]) > mx ? fabsf(cu[j]) : mx;
 			a->cmax[q] = mx;
 		}
 		if (a->has_base)
