@@ -151,8 +151,9 @@ static inline T512 AI __mmask16 tail16(int left)
  * instead, was slower: the table lookup and extra multiply cost more than
  * the three FMAs they save). On Zen 4, measured: FMAs and multiplies share
  * two pipes, adds, max, roundscale share two others where scalef takes two
- * slots; the sums that follow an exp use FMAs (s + e as e * 1 + s) so that
- * both pairs carry 7 of its 14 slots. */
+ * slots; a fold's sums use FMAs (s + e as e * 1 + s) so that both pairs
+ * carry 7 of its 14 slots, a node's add s (its correction's FMAs load the
+ * FMA pipes) and subtract nothing when summed against 0 (13 slots). */
 static inline T512 AI __m512 exp2_512(__m512 t)
 {
 	__m512 r = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
