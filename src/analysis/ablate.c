@@ -192,10 +192,15 @@ static void plan(struct ods_ablate *a)
 	/* d slots: the parents' own, then one for every leaf (a thread's
 	 * working set stays in L2) */
 	for (int k = 0; k < n_set; k++)
-		if (a->nodes[k].parent >= 0 && !a->nodes[a->nodes[k].parent].slot)
-			a->nodes[a->nodes[k].parent].slot = ++a->n_slot;
+		a->nodes[k].slot = -1;
+	for (int k = 0; k < n_set; k++) {
+		struct node *par = a->nodes[k].parent >= 0 ? &a->nodes[a->nodes[k].parent] : NULL;
+		if (par && par->slot < 0)
+			par->slot = a->n_slot++;
+	}
 	for (int k = 0; k < n_set; k++)
-		a->nodes[k].slot = a->nodes[k].slot ? a->nodes[k].slot - 1 : a->n_slot;
+		if (a->nodes[k].slot < 0)
+			a->nodes[k].slot = a->n_slot;
 	a->n_slot++;
 	/* repeated computations; what is left is at most one ablate and one
 	 * only condition per node */

@@ -353,95 +353,6 @@ static inline T512 AI __m512 node_d16(float *d, const float *p, const float *con
 	return v;
 }
 
-/* on0, on1, has_b1, rel0 (m[0] == 0), rel1 (m[1] == 0 without b1):
- * compile-time in each specialization */
-static inline T512 AI double node512_(float *d, const float *p, const float *const *col,
-				      const float *c, int nk, const float *w, const float *b0,
-				      const float *b1, const int on0, const int on1, const int has_b1,
-				      const int rel0, const int rel1, const float m[2], float mx[2],
-				      double acc[2][3], int n)
-{
-	const __m512 m0 = _mm512_set1_ps(m[0]), m1 = _mm512_set1_ps(m[1]);
-	__m512 pa = _mm512_setzero_ps(), pb = pa, ninf = _mm512_set1_ps(-INFINITY);
-	__m512 x0 = ninf, s0 = pa, u0 = pa, x1 = ninf, s1 = pa, u1 = pa;
-	__m512 y0 = ninf, r0 = pa, q0 = pa, y1 = ninf, r1 = pa, q1 = pa;
-	int j = 0;
-	/* two vectors per iteration when one condition is on (independent chains) */
-	for (; j + 32 <= n; j += 32) {
-		__m512 da = node_d16(d, p, col, c, nk, w, j, 0xffff, &pa);
-		__m512 db = node_d16(d, p, col, c, nk, w, j + 16, 0xffff, &pb);
-		if (on0) {
-			nsums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j), da), m0, rel0, 0xffff, &x0, &s0, &u0);
-			nsums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j + 16), db), m0, rel0, 0xffff, &y0, &r0,
-				&q0);
-		}
-		if (on1) {
-			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, rel1, 0xffff,
-				&x1, &s1, &u1);
-			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, rel1,
-				0xffff, &y1, &r1, &q1);
-		}
-	}
-	for (; j < n; j += 16) {
-		__mmask16 k = tail16(n - j);
-		__m512 dv = node_d16(d, p, col, c, nk, w, j, k, &pa);
-		if (on0)
-			nsums16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, b0 + j), dv), m0, rel0, k, &x0, &s0,
-				&u0);
-		if (on1)
-			nsums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, rel1,
-				k, &x1, &s1, &u1);
-	}
-	if (on0) {
-		acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
-		acc[0][1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, q0));
-		mx[0] = _mm512_reduce_max_ps(_mm512_max_ps(x0, y0));
-	}
-	if (on1) {
-		acc[1][0] += _mm512_reduce_add_ps(_mm512_add_ps(s1, r1));
-		acc[1][1] += _mm512_reduce_add_ps(_mm512_add_ps(u1, q1));
-		mx[1] = _mm512_reduce_max_ps(_mm512_max_ps(x1, y1));
-	}
-	return w ? _mm512_reduce_add_ps(_mm512_add_ps(pa, pb)) : 0.0;
-}
-
-T512 static double node512(float *d, const float *p, const float *const *col, const float *c,
-			   int nk, const float *w, const float *b0, const float *b1, const int on[2],
-			   const float m[2], float mx[2], double acc[2][3], int n)
-{
-	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0) | (on[0] && m[0] == 0 ? 8 : 0) |
-		(on[1] && !b1 && m[1] == 0 ? 16 : 0);
-#define NODE(on0, on1, hb, r0, r1) \
-	node512_(d, p, col, c, nk, w, b0, b1, on0, on1, hb, r0, r1, m, mx, acc, n)
-	switch (o) {
-	case 1:
-		return NODE(1, 0, 0, 0, 0);
-	case 9:
-		return NODE(1, 0, 0, 1, 0);
-	case 2:
-		return NODE(0, 1, 0, 0, 0);
-	case 18:
-		return NODE(0, 1, 0, 0, 1);
-	case 6:
-		return NODE(0, 1, 1, 0, 0);
-	case 3:
-		return NODE(1, 1, 0, 0, 0);
-	case 11:
-		return NODE(1, 1, 0, 1, 0);
-	case 19:
-		return NODE(1, 1, 0, 0, 1);
-	case 27:
-		return NODE(1, 1, 0, 1, 1);
-	case 7:
-		return NODE(1, 1, 1, 0, 0);
-	case 15:
-		return NODE(1, 1, 1, 1, 0);
-	default:
-		return axpy512(d, p, col, c, nk, w, n);
-	}
-#undef NODE
-}
-
 /* 2^d and w 2^-d from one range reduction (|d| below ~100, w below 2^16):
  * p(f) and p(-f) from the even and odd parts of p; 9 slots on the FMA pipes
  * for the two with their sums, against 12 for two exp2_512. */
@@ -474,34 +385,113 @@ static inline T512 AI void pair16(__m512 dv, __m512 b0, __m512 w, __mmask16 k, _
 	*u1 = _mm512_fmadd_ps(ep, dv, *u1);
 }
 
-T512 static double node_pair512(float *d, const float *p, const float *const *col, const float *c,
-				int nk, const float *w, const float *b0, float mx[2], double acc[2][3], int n)
+/* on0, on1, has_b1, rel0 (m[0] == 0), rel1 (m[1] == 0 without b1), pair
+ * (both on and against 0, no b1, w = 2^b0: pair16): compile-time in each
+ * specialization */
+static inline T512 AI double node512_(float *d, const float *p, const float *const *col,
+				      const float *c, int nk, const float *w, const float *b0,
+				      const float *b1, const int on0, const int on1, const int has_b1,
+				      const int rel0, const int rel1, const int pair, const float m[2],
+				      float mx[2], double acc[2][3], int n)
 {
+	const __m512 m0 = _mm512_set1_ps(m[0]), m1 = _mm512_set1_ps(m[1]);
 	__m512 pa = _mm512_setzero_ps(), pb = pa, ninf = _mm512_set1_ps(-INFINITY);
 	__m512 x0 = ninf, s0 = pa, u0 = pa, x1 = ninf, s1 = pa, u1 = pa;
 	__m512 y0 = ninf, r0 = pa, q0 = pa, y1 = ninf, r1 = pa, q1 = pa;
 	int j = 0;
+	/* two vectors per iteration when one condition is on (independent chains) */
 	for (; j + 32 <= n; j += 32) {
 		__m512 da = node_d16(d, p, col, c, nk, w, j, 0xffff, &pa);
 		__m512 db = node_d16(d, p, col, c, nk, w, j + 16, 0xffff, &pb);
-		pair16(da, _mm512_loadu_ps(b0 + j), _mm512_loadu_ps(w + j), 0xffff, &x0, &s0, &u0, &x1, &s1,
-		       &u1);
-		pair16(db, _mm512_loadu_ps(b0 + j + 16), _mm512_loadu_ps(w + j + 16), 0xffff, &y0, &r0, &q0,
-		       &y1, &r1, &q1);
+		if (pair) {
+			pair16(da, _mm512_loadu_ps(b0 + j), _mm512_loadu_ps(w + j), 0xffff, &x0, &s0, &u0, &x1,
+			       &s1, &u1);
+			pair16(db, _mm512_loadu_ps(b0 + j + 16), _mm512_loadu_ps(w + j + 16), 0xffff, &y0, &r0,
+			       &q0, &y1, &r1, &q1);
+			continue;
+		}
+		if (on0) {
+			nsums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j), da), m0, rel0, 0xffff, &x0, &s0, &u0);
+			nsums16(_mm512_sub_ps(_mm512_loadu_ps(b0 + j + 16), db), m0, rel0, 0xffff, &y0, &r0,
+				&q0);
+		}
+		if (on1) {
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j), da) : da, m1, rel1, 0xffff,
+				&x1, &s1, &u1);
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_loadu_ps(b1 + j + 16), db) : db, m1, rel1,
+				0xffff, &y1, &r1, &q1);
+		}
 	}
 	for (; j < n; j += 16) {
 		__mmask16 k = tail16(n - j);
 		__m512 dv = node_d16(d, p, col, c, nk, w, j, k, &pa);
-		pair16(dv, _mm512_maskz_loadu_ps(k, b0 + j), _mm512_maskz_loadu_ps(k, w + j), k, &x0, &s0, &u0,
-		       &x1, &s1, &u1);
+		if (pair) {
+			pair16(dv, _mm512_maskz_loadu_ps(k, b0 + j), _mm512_maskz_loadu_ps(k, w + j), k, &x0, &s0,
+			       &u0, &x1, &s1, &u1);
+			continue;
+		}
+		if (on0)
+			nsums16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, b0 + j), dv), m0, rel0, k, &x0, &s0,
+				&u0);
+		if (on1)
+			nsums16(has_b1 ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, b1 + j), dv) : dv, m1, rel1,
+				k, &x1, &s1, &u1);
 	}
-	acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
-	acc[0][1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, q0));
-	mx[0] = _mm512_reduce_max_ps(_mm512_max_ps(x0, y0));
-	acc[1][0] += _mm512_reduce_add_ps(_mm512_add_ps(s1, r1));
-	acc[1][1] += _mm512_reduce_add_ps(_mm512_add_ps(u1, q1));
-	mx[1] = _mm512_reduce_max_ps(_mm512_max_ps(x1, y1));
-	return _mm512_reduce_add_ps(_mm512_add_ps(pa, pb));
+	if (on0) {
+		acc[0][0] += _mm512_reduce_add_ps(_mm512_add_ps(s0, r0));
+		acc[0][1] += _mm512_reduce_add_ps(_mm512_add_ps(u0, q0));
+		mx[0] = _mm512_reduce_max_ps(_mm512_max_ps(x0, y0));
+	}
+	if (on1) {
+		acc[1][0] += _mm512_reduce_add_ps(_mm512_add_ps(s1, r1));
+		acc[1][1] += _mm512_reduce_add_ps(_mm512_add_ps(u1, q1));
+		mx[1] = _mm512_reduce_max_ps(_mm512_max_ps(x1, y1));
+	}
+	return w ? _mm512_reduce_add_ps(_mm512_add_ps(pa, pb)) : 0.0;
+}
+
+T512 static double node512(float *d, const float *p, const float *const *col, const float *c,
+			   int nk, const float *w, const float *b0, const float *b1, const int on[2],
+			   const float m[2], float mx[2], double acc[2][3], int n)
+{
+	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0) | (on[0] && m[0] == 0 ? 8 : 0) |
+		(on[1] && !b1 && m[1] == 0 ? 16 : 0);
+#define NODE(on0, on1, hb, r0, r1) \
+	node512_(d, p, col, c, nk, w, b0, b1, on0, on1, hb, r0, r1, 0, m, mx, acc, n)
+	switch (o) {
+	case 1:
+		return NODE(1, 0, 0, 0, 0);
+	case 9:
+		return NODE(1, 0, 0, 1, 0);
+	case 2:
+		return NODE(0, 1, 0, 0, 0);
+	case 18:
+		return NODE(0, 1, 0, 0, 1);
+	case 6:
+		return NODE(0, 1, 1, 0, 0);
+	case 3:
+		return NODE(1, 1, 0, 0, 0);
+	case 11:
+		return NODE(1, 1, 0, 1, 0);
+	case 19:
+		return NODE(1, 1, 0, 0, 1);
+	case 27:
+		return NODE(1, 1, 0, 1, 1);
+	case 7:
+		return NODE(1, 1, 1, 0, 0);
+	case 15:
+		return NODE(1, 1, 1, 1, 0);
+	default:
+		return axpy512(d, p, col, c, nk, w, n);
+	}
+#undef NODE
+}
+
+T512 static double node_pair512(float *d, const float *p, const float *const *col, const float *c,
+				int nk, const float *w, const float *b0, float mx[2], double acc[2][3], int n)
+{
+	const float m[2] = {0.0f, 0.0f};
+	return node512_(d, p, col, c, nk, w, b0, NULL, 1, 1, 0, 1, 1, 1, m, mx, acc, n);
 }
 
 /* one specialization per case (the hot one: a condition's, no x, no e_out) */
