@@ -50,6 +50,10 @@ struct ods_ids {
 void ods_ids_push(struct ods_ids *a, int32_t x);
 void ods_ids_release(struct ods_ids *a);
 
+/* Quickselect: reorders a[0..n) so that a[k] is its k-th smallest (0-based),
+ * nothing after it smaller, nothing before it larger. */
+void ods_nth_u32(uint32_t *a, size_t n, size_t k);
+
 /* Float16 / bfloat16 to float32. */
 float ods_f16_to_f32(uint16_t h);
 float ods_bf16_to_f32(uint16_t h);

@@ -723,72 +723,94 @@ int64_t ods_ablate_count(const struct ods_ablate *a)
 	return a->n_in + a->n_pend;
 }
 
-static int cmp_float(const void *x, const void *y)
+/* A float's bits as a key in the floats' order (NaNs at the ends). */
+static uint32_t fkey(float f)
 {
-	float a = *(const float *)x, b = *(const float *)y;
-	return a < b ? -1 : a > b;
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u >> 31 ? ~u : u | 0x80000000u;
 }
 
+static float fval(uint32_t k)
+{
+	uint32_t u = k >> 31 ? k & 0x7fffffffu : ~k;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* Mean and median of v[0..n) (a quickselect on a copy). */
 static void mean_median(const float *v, int64_t n, double *mean, double *median)
 {
-	float *c = ods_xmalloc((size_t)(n ? n : 1) * sizeof *c);
+	uint32_t *c = ods_xmalloc((size_t)(n ? n : 1) * sizeof *c), lo = 0;
 	double s = 0;
-	for (int64_t i = 0; i < n; i++)
+	for (int64_t i = 0; i < n; i++) {
 		s += v[i];
-	memcpy(c, v, (size_t)n * sizeof *c);
-	qsort(c, (size_t)n, sizeof *c, cmp_float);
+		c[i] = fkey(v[i]);
+	}
 	*mean = n ? s / (double)n : NAN;
-	*median = !n ? NAN : n % 2 ? c[n / 2] : 0.5 * ((double)c[n / 2 - 1] + c[n / 2]);
+	*median = NAN;
+	if (n) {
+		ods_nth_u32(c, (size_t)n, (size_t)(n / 2));
+		for (int64_t i = 0; i < n / 2; i++) /* the largest below: the other middle one */
+			lo = c[i] > lo ? c[i] : lo;
+		*median = n % 2 ? fval(c[n / 2]) : 0.5 * ((double)fval(lo) + fval(c[n / 2]));
+	}
 	free(c);
 }
 
 void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_cond_result *res)
 {
 	int64_t n, total = 0;
-	double *x = ods_xmalloc((size_t)a->V * sizeof *x), *y = ods_xmalloc((size_t)a->V * sizeof *y);
 
 	run_pending(a);
 	n = a->n_in;
 	for (int t = 0; t < a->V; t++)
 		total += corpus[t];
-	for (int c = 0; c < a->n_cond; c++) {
-		struct ods_cond_result *r = &res[c];
-		int64_t hit = 0;
-		size_t k = 0;
-		double mx = 0, my = 0, sxy = 0, sxx = 0;
-		mean_median(a->surp[c], n, &r->mean_surprisal, &r->median_surprisal);
-		mean_median(a->ent[c], n, &r->mean_entropy, &r->median_entropy);
-		mean_median(a->kl[c], n, &r->mean_kl, &r->median_kl);
-		for (int64_t i = 0; i < n; i++)
-			hit += a->top1[c][i] == a->gold[i];
-		r->accuracy = n ? (double)hit / (double)n : NAN;
-		r->n_distinct_top1 = 0;
-		for (int t = 0; t < a->V; t++) {
-			r->n_distinct_top1 += a->n_top1[c][t] > 0;
-			if (a->n_top1[c][t] > 0 && corpus[t] > 0) {
-				x[k] = (double)corpus[t] / (double)total;
-				y[k] = (double)a->n_top1[c][t] / (double)n;
-				mx += x[k];
-				my += y[k];
-				k++;
+	/* the conditions side by side: each reads its own V counts */
+#pragma omp parallel
+	{
+		double *x = ods_xmalloc((size_t)a->V * sizeof *x), *y = ods_xmalloc((size_t)a->V * sizeof *y);
+#pragma omp for schedule(dynamic)
+		for (int c = 0; c < a->n_cond; c++) {
+			struct ods_cond_result *r = &res[c];
+			int64_t hit = 0;
+			size_t k = 0;
+			double mx = 0, my = 0, sxy = 0, sxx = 0;
+			mean_median(a->surp[c], n, &r->mean_surprisal, &r->median_surprisal);
+			mean_median(a->ent[c], n, &r->mean_entropy, &r->median_entropy);
+			mean_median(a->kl[c], n, &r->mean_kl, &r->median_kl);
+			for (int64_t i = 0; i < n; i++)
+				hit += a->top1[c][i] == a->gold[i];
+			r->accuracy = n ? (double)hit / (double)n : NAN;
+			r->n_distinct_top1 = 0;
+			for (int t = 0; t < a->V; t++) {
+				r->n_distinct_top1 += a->n_top1[c][t] > 0;
+				if (a->n_top1[c][t] > 0 && corpus[t] > 0) {
+					x[k] = (double)corpus[t] / (double)total;
+					y[k] = (double)a->n_top1[c][t] / (double)n;
+					mx += x[k];
+					my += y[k];
+					k++;
+				}
 			}
-		}
-		if (k >= 2) {
-			mx /= (double)k;
-			my /= (double)k;
-			for (size_t i = 0; i < k; i++) {
-				sxy += (x[i] - mx) * (y[i] - my);
-				sxx += (x[i] - mx) * (x[i] - mx);
+			if (k >= 2) {
+				mx /= (double)k;
+				my /= (double)k;
+				for (size_t i = 0; i < k; i++) {
+					sxy += (x[i] - mx) * (y[i] - my);
+					sxx += (x[i] - mx) * (x[i] - mx);
+				}
+				r->freq_slope = sxx > 0 ? sxy / sxx : NAN;
+				r->freq_spearman = ods_spearman(x, y, k);
+			} else {
+				r->freq_slope = r->freq_spearman = NAN;
 			}
-			r->freq_slope = sxx > 0 ? sxy / sxx : NAN;
-			r->freq_spearman = ods_spearman(x, y, k);
-		} else {
-			r->freq_slope = r->freq_spearman = NAN;
+			r->n_top1 = a->n_top1[c];
 		}
-		r->n_top1 = a->n_top1[c];
+		free(x);
+		free(y);
 	}
-	free(x);
-	free(y);
 }
 
 void ods_ablate_inputs(const struct ods_ablate *a, int c, const float **surprisal,

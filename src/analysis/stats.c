@@ -40,6 +40,7 @@
  * Quantiles follow numpy's default "linear" method: position (n-1)q between order statistics.
  */
 #include "odscope/stats.h"
+#include "odscope/util.h"
 
 #include <math.h>
 #include <omp.h>
@@ -144,12 +145,6 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	return (x > y) - (x < y);
-}
-
 /* numpy "linear" quantile position: order statistic k and weight t of k+1. */
 static void qpos(uint64_t n, double q, uint64_t *k, double *t)
 {
@@ -201,52 +196,6 @@ static double q_from_ranks(uint64_t n, double q, const uint64_t *ranks, const do
 	return a + (b - a) * t;
 }
 
-/* Quickselect on uint32 (k-th smallest ends at a[k]); three-way partition, random pivots. */
-static void nth_u32(uint32_t *a, size_t n, size_t k)
-{
-	size_t lo = 0, hi = n;
-	uint64_t rng = 0x9e3779b97f4a7c15ull ^ n;
-	int budget = 64;
-
-	while (hi - lo > 16) {
-		size_t m = hi - lo, lt = lo, i = lo, gt = hi;
-		uint32_t p, x, y, z;
-		if (budget-- == 0) {
-			qsort(a + lo, m, sizeof *a, cmp_u32);
-			return;
-		}
-		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-		x = a[lo + rng % m];
-		y = a[lo + (rng >> 21) % m];
-		z = a[lo + (rng >> 42) % m];
-		p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
-		while (i < gt) {
-			uint32_t v = a[i];
-			if (v < p) {
-				a[i++] = a[lt];
-				a[lt++] = v;
-			} else if (v > p) {
-				a[i] = a[--gt];
-				a[gt] = v;
-			} else {
-				i++;
-			}
-		}
-		if (k < lt)
-			hi = lt;
-		else if (k >= gt)
-			lo = gt;
-		else
-			return;
-	}
-	for (size_t i = lo + 1; i < hi; i++) {
-		uint32_t v = a[i];
-		size_t j = i;
-		for (; j > lo && a[j - 1] > v; j--)
-			a[j] = a[j - 1];
-		a[j] = v;
-	}
-}
 
 /* ---------------------------------------------------------------------------------------- */
 /* sketch map */
@@ -526,7 +475,7 @@ static double row_mmr(const float *x, int D, uint32_t *restrict u, uint32_t *res
 		m += a >> 20 == b;
 	}
 	r1 = k1 - cum;
-	nth_u32(w, m, r1);
+	ods_nth_u32(w, m, r1);
 	v1 = w[r1];
 	if (k2 == k1) {
 		v2 = v1;

@@ -259,3 +259,57 @@ char *ods_escape(const char *s, size_t n, char *out, size_t cap)
 	out[o] = 0;
 	return out;
 }
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Three-way partitions around random medians of three; sorts what is left
+ * after 64 rounds (adversarial input). */
+void ods_nth_u32(uint32_t *a, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n;
+	uint64_t rng = 0x9e3779b97f4a7c15ull ^ n;
+	int budget = 64;
+
+	while (hi - lo > 16) {
+		size_t m = hi - lo, lt = lo, i = lo, gt = hi;
+		uint32_t p, x, y, z;
+		if (budget-- == 0) {
+			qsort(a + lo, m, sizeof *a, cmp_u32);
+			return;
+		}
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		x = a[lo + rng % m];
+		y = a[lo + (rng >> 21) % m];
+		z = a[lo + (rng >> 42) % m];
+		p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+		while (i < gt) {
+			uint32_t v = a[i];
+			if (v < p) {
+				a[i++] = a[lt];
+				a[lt++] = v;
+			} else if (v > p) {
+				a[i] = a[--gt];
+				a[gt] = v;
+			} else {
+				i++;
+			}
+		}
+		if (k < lt)
+			hi = lt;
+		else if (k >= gt)
+			lo = gt;
+		else
+			return;
+	}
+	for (size_t i = lo + 1; i < hi; i++) {
+		uint32_t v = a[i];
+		size_t j = i;
+		for (; j > lo && a[j - 1] > v; j--)
+			a[j] = a[j - 1];
+		a[j] = v;
+	}
+}

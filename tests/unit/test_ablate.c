@@ -16,6 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int cmp_float(const void *x, const void *y)
+{
+	float a = *(const float *)x, b = *(const float *)y;
+	return a < b ? -1 : a > b;
+}
+
 enum { D = 20, V = 9011, N = 530 };
 
 static float frand(uint64_t *s)
@@ -185,6 +191,23 @@ static void check(int faithful, int mean, float scale)
 			tot += res[c].n_top1[t];
 		T_CHECK(tot == N, "%s: n_top1 sums to %lld", conds[c].name, (long long)tot);
 	}
+	/* medians of the per-input values (N even), sorted here */
+	for (int c = 0; c < NC; c++) {
+		const float *su, *en, *kl;
+		const int32_t *top, *gd;
+		float *v = ods_xmalloc(N * sizeof *v);
+		ods_ablate_inputs(a, c, &su, &en, &kl, &top, &gd);
+		memcpy(v, en, N * sizeof *v);
+		qsort(v, N, sizeof *v, cmp_float);
+		T_CHECK(res[c].median_entropy == 0.5 * ((double)v[N / 2 - 1] + v[N / 2]),
+			"%s: median entropy %.9g vs %.9g", conds[c].name, res[c].median_entropy,
+			0.5 * ((double)v[N / 2 - 1] + v[N / 2]));
+		memcpy(v, su, N * sizeof *v);
+		qsort(v, N, sizeof *v, cmp_float);
+		T_CHECK(res[c].median_surprisal == 0.5 * ((double)v[N / 2 - 1] + v[N / 2]),
+			"%s: median surprisal", conds[c].name);
+		free(v);
+	}
 	ods_ablate_free(a);
 	free(w);
 	free(h);
@@ -223,6 +246,49 @@ static void test_ablate_faithful(void)
 	run_both(1, 0, 1.0f);
 }
 
+/* An odd number of inputs: the median is the middle value. */
+static void test_ablate_median_odd(void)
+{
+	enum { d = 4, v = 64, n = 7 };
+	float w[v * d], h[n * d];
+	int32_t gold[n] = {0};
+	int64_t corpus[v];
+	int dims[] = {1};
+	uint64_t seed = 5;
+	struct ods_cond c[2] = {{.name = "full", .kind = "full"}, {.name = "one", .kind = "dims", .n_dims = 1, .dims = dims}};
+	struct ods_cond_result res[2];
+	struct ods_model m;
+	struct ods_err err = {0};
+	struct ods_ablate *a = NULL;
+	memset(&m, 0, sizeof m);
+	m.cfg.d_out = d;
+	m.cfg.n_vocab = v;
+	m.unemb.data = w;
+	m.unemb.dtype = ODS_DT_F32;
+	m.unemb.rows = v;
+	m.unemb.cols = d;
+	for (int i = 0; i < v * d; i++)
+		w[i] = frand(&seed);
+	for (int i = 0; i < n * d; i++)
+		h[i] = 3.0f * frand(&seed);
+	for (int t = 0; t < v; t++)
+		corpus[t] = 1 + t;
+	T_CHECK(!ods_ablate_open(&a, &m, c, 2, NULL, 0.0f, NULL, &err), "%s", err.msg);
+	ods_ablate_add(a, h, gold, n);
+	ods_ablate_finish(a, corpus, res);
+	for (int k = 0; k < 2; k++) {
+		const float *su, *en, *kl;
+		const int32_t *top, *gd;
+		float s[n];
+		ods_ablate_inputs(a, k, &su, &en, &kl, &top, &gd);
+		memcpy(s, su, sizeof s);
+		qsort(s, n, sizeof *s, cmp_float);
+		T_CHECK(res[k].median_surprisal == s[n / 2], "%s: median %.9g vs %.9g", c[k].name,
+			res[k].median_surprisal, s[n / 2]);
+	}
+	ods_ablate_free(a);
+}
+
 static void test_ablate_bad_dim(void)
 {
 	int dims[] = {D};
@@ -243,6 +309,7 @@ int main(void)
 	T_RUN(test_ablate_large_logits);
 	T_RUN(test_ablate_mean);
 	T_RUN(test_ablate_faithful);
+	T_RUN(test_ablate_median_odd);
 	T_RUN(test_ablate_bad_dim);
 	return T_END();
 }
