@@ -30,6 +30,18 @@ static float frand(uint64_t *s)
 	return (float)((*s >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
 }
 
+/* A model that is only its unembedding w[v, d] (F32). */
+static void f32_model(struct ods_model *m, float *w, int d, int v)
+{
+	memset(m, 0, sizeof *m);
+	m->cfg.d_out = d;
+	m->cfg.n_vocab = v;
+	m->unemb.data = w;
+	m->unemb.dtype = ODS_DT_F32;
+	m->unemb.rows = v;
+	m->unemb.cols = d;
+}
+
 struct ref {
 	double surp, ent, kl;
 	int top1;
@@ -117,13 +129,7 @@ static void check(int faithful, int mean, float scale)
 	float softcap = faithful ? 3.0f : 0.0f;
 	const float *bp = faithful ? bias : NULL;
 
-	memset(&m, 0, sizeof m);
-	m.cfg.d_out = D;
-	m.cfg.n_vocab = V;
-	m.unemb.data = w;
-	m.unemb.dtype = ODS_DT_F32;
-	m.unemb.rows = V;
-	m.unemb.cols = D;
+	f32_model(&m, w, D, V);
 	for (size_t i = 0; i < (size_t)V * D; i++)
 		w[i] = 0.3f * frand(&seed);
 	for (int t = 0; t < V; t++) {
@@ -260,13 +266,7 @@ static void test_ablate_median_odd(void)
 	struct ods_model m;
 	struct ods_err err = {0};
 	struct ods_ablate *a = NULL;
-	memset(&m, 0, sizeof m);
-	m.cfg.d_out = d;
-	m.cfg.n_vocab = v;
-	m.unemb.data = w;
-	m.unemb.dtype = ODS_DT_F32;
-	m.unemb.rows = v;
-	m.unemb.cols = d;
+	f32_model(&m, w, d, v);
 	for (int i = 0; i < v * d; i++)
 		w[i] = frand(&seed);
 	for (int i = 0; i < n * d; i++)
@@ -296,9 +296,7 @@ static void test_ablate_bad_dim(void)
 	struct ods_model m;
 	struct ods_err err = {0};
 	struct ods_ablate *a = NULL;
-	memset(&m, 0, sizeof m);
-	m.cfg.d_out = D;
-	m.cfg.n_vocab = V;
+	f32_model(&m, NULL, D, V);
 	T_CHECK(ods_ablate_open(&a, &m, &c, 1, NULL, 0, NULL, &err) != 0 && strstr(err.msg, "outside"),
 		"an out-of-range dimension is refused: %s", err.msg);
 }
