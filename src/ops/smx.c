@@ -456,31 +456,24 @@ T512 static double node512(float *d, const float *p, const float *const *col, co
 {
 	int o = (on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0) | (on[0] && m[0] == 0 ? 8 : 0) |
 		(on[1] && !b1 && m[1] == 0 ? 16 : 0);
-#define NODE(on0, on1, hb, r0, r1) \
-	node512_(d, p, col, c, nk, w, b0, b1, on0, on1, hb, r0, r1, 0, m, mx, acc, n)
+/* a case's flags are its bits (1 ablate, 2 only, 4 b1, 8 ablate against 0,
+ * 16 only against 0): one compile-time specialization per case */
+#define NODE(o) \
+	case o: \
+		return node512_(d, p, col, c, nk, w, b0, b1, (o) & 1, (o) >> 1 & 1, (o) >> 2 & 1, \
+				(o) >> 3 & 1, (o) >> 4 & 1, 0, m, mx, acc, n)
 	switch (o) {
-	case 1:
-		return NODE(1, 0, 0, 0, 0);
-	case 9:
-		return NODE(1, 0, 0, 1, 0);
-	case 2:
-		return NODE(0, 1, 0, 0, 0);
-	case 18:
-		return NODE(0, 1, 0, 0, 1);
-	case 6:
-		return NODE(0, 1, 1, 0, 0);
-	case 3:
-		return NODE(1, 1, 0, 0, 0);
-	case 11:
-		return NODE(1, 1, 0, 1, 0);
-	case 19:
-		return NODE(1, 1, 0, 0, 1);
-	case 27:
-		return NODE(1, 1, 0, 1, 1);
-	case 7:
-		return NODE(1, 1, 1, 0, 0);
-	case 15:
-		return NODE(1, 1, 1, 1, 0);
+		NODE(1);
+		NODE(2);
+		NODE(3);
+		NODE(6);
+		NODE(7);
+		NODE(9);
+		NODE(11);
+		NODE(15);
+		NODE(18);
+		NODE(19);
+		NODE(27);
 	default:
 		return axpy512(d, p, col, c, nk, w, n);
 	}
