@@ -24,12 +24,16 @@
 
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SB 4096          /* vocabulary sub-block of one input's work (in L2) */
-#define MM_FLOATS (4 << 20) /* largest logits block of one product (16 MiB) */
-#define PEND 512            /* inputs buffered before a pass over W_U */
+#define SB 4096  /* vocabulary block: one product, then each input's conditions
+		  * over it (one input's share stays in L2) */
+#define NRING 3  /* blocks whose logits are held at once (see run_pending) */
+#define CHUNK 8  /* inputs per work item of the conditions */
+#define PEND 512 /* inputs buffered before a pass over W_U */
 #define LN2 0.69314718055994530942
 #define LOG2E 1.44269504088896340736
 
@@ -72,13 +76,12 @@ struct ods_ablate {
 	float *pend;        /* [PEND, D] */
 	int32_t *pend_gold; /* [PEND] */
 	int n_pend;
-	/* one pass */
+	/* one pass; per ring slot (block b in slot b % NRING): */
 	float *h2;          /* [PEND, D] inputs * log2 e */
-	float *z;           /* [PEND, vb] logits of one product block (base 2) */
-	int vb;             /* vocabulary block of one product */
-	float *wbase;       /* [vb] W_U b of the block (base 2) */
-	float *cols;        /* [n_union, vb] W_U[t0.., uni] of the block */
-	float *cmax;        /* [vb / SB, n_union] max |cols| over each sub-block */
+	float *z;           /* [NRING][n, nb] logits of the block (base 2), nb <= SB */
+	float *wbase;       /* [NRING][SB] W_U b of the block (base 2) */
+	float *cols;        /* [NRING][n_union, SB] W_U[t0.., uni] of the block */
+	float *cmax;        /* [NRING][n_union] max |cols| over the block */
 	float *e;           /* [PEND, e_row] (h_S - b_S) log2 e per row and node extra dim */
 	int e_row;
 	struct qstate *st;  /* [PEND, n_cond + 1]: P first, then the conditions */
@@ -265,20 +268,16 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	}
 	a->softcap = softcap;
 	a->bias = bias;
-	/* the product's block: as wide as MM_FLOATS allows for PEND rows, a
-	 * multiple of SB (narrow products re-pack the inputs too often) */
-	a->vb = MM_FLOATS / PEND / SB * SB;
-	a->vb = a->vb < SB ? SB : a->vb;
 	a->pend = ods_xmalloc((size_t)PEND * D * sizeof *a->pend);
 	a->pend_gold = ods_xmalloc((size_t)PEND * sizeof *a->pend_gold);
 	a->h2 = ods_xmalloc((size_t)PEND * D * sizeof *a->h2);
-	a->z = ods_xmalloc_huge((size_t)PEND * a->vb * sizeof *a->z);
+	a->z = ods_xmalloc_huge((size_t)NRING * PEND * SB * sizeof *a->z);
 	/* faulted in here, by one thread: faulted by the product's threads
 	 * writing it at once, its first block took ~7 ms longer (2 ms here) */
-	memset(a->z, 0, (size_t)PEND * a->vb * sizeof *a->z);
-	a->wbase = ods_xcalloc((size_t)a->vb, sizeof *a->wbase);
-	a->cols = ods_xmalloc((size_t)(a->n_union + 1) * a->vb * sizeof *a->cols);
-	a->cmax = ods_xmalloc((size_t)(a->vb / SB + 1) * (a->n_union + 1) * sizeof *a->cmax);
+	memset(a->z, 0, (size_t)NRING * PEND * SB * sizeof *a->z);
+	a->wbase = ods_xcalloc((size_t)NRING * SB, sizeof *a->wbase);
+	a->cols = ods_xmalloc((size_t)NRING * (a->n_union + 1) * SB * sizeof *a->cols);
+	a->cmax = ods_xmalloc((size_t)NRING * (a->n_union + 1) * sizeof *a->cmax);
 	a->e = ods_xmalloc((size_t)PEND * (size_t)(a->e_row + 1) * sizeof *a->e);
 	a->st = ods_xmalloc((size_t)PEND * (size_t)(n_cond + 1) * sizeof *a->st);
 	a->surp = ods_xcalloc((size_t)n_cond, sizeof *a->surp);
@@ -584,12 +583,60 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 		rebase_p(ps, qs, nc, bm);
 }
 
+/* Block b's product for the n inputs into its ring slot, with the union's
+ * columns, their maxima and W_U b. */
+static void product(struct ods_ablate *a, int b, int n)
+{
+	const struct ods_mat *W = &a->m->unemb;
+	int D = a->D, t0 = b * SB, nb = a->V - t0 < SB ? a->V - t0 : SB, r = b % NRING;
+	const char *w0 = (const char *)W->data + (size_t)t0 * D * ods_dtype_size(W->dtype); /* W_U[t0.., :] */
+	float *cols = a->cols + (size_t)r * a->n_union * SB, *cmax = a->cmax + (size_t)r * a->n_union;
+
+	ods_matmul_serial(a->z + (size_t)r * PEND * SB, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D,
+			  nb); /* z[n, nb] */
+	/* the columns read row by row (W_U is row-major) 16 rows at a time,
+	 * written a whole cache line per column (column by column, the rows
+	 * 32 KiB apart collide in the cache) */
+	for (int j0 = 0; j0 < nb; j0 += 16) {
+		float tile[16];
+		int nr = nb - j0 < 16 ? nb - j0 : 16;
+		for (int u = 0; u < a->n_union; u++) {
+			for (int q = 0; q < nr; q++) {
+				size_t at = (size_t)(j0 + q) * D + a->uni[u];
+				if (W->dtype == ODS_DT_F32)
+					tile[q] = ((const float *)w0)[at];
+				else
+					ods_cvt_f32(&tile[q], w0, W->dtype, at, 1);
+			}
+			memcpy(&cols[(size_t)u * SB + j0], tile, (size_t)nr * sizeof *tile);
+		}
+	}
+	/* max |column|: bounds on |d| (paired nodes) */
+	for (int u = 0; u < a->n_union; u++) {
+		const float *cu = cols + (size_t)u * SB;
+		float mx = 0;
+#pragma omp simd reduction(max : mx)
+		for (int j = 0; j < nb; j++)
+			mx = fabsf(cu[j]) > mx ? fabsf(cu[j]) : mx;
+		cmax[u] = mx;
+	}
+	if (a->has_base)
+		ods_matmul_serial(a->wbase + (size_t)r * SB, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1,
+				  D, nb);
+}
+
+/* Wait until *x >= v (spinning, then yielding the core). */
+static void await(atomic_int *x, int v)
+{
+	for (int k = 0; atomic_load_explicit(x, memory_order_acquire) < v; k++)
+		if (k >= 1024)
+			sched_yield();
+}
+
 /* One pass over W_U for the n pending inputs. */
 static void run_pending(struct ods_ablate *a)
 {
 	int D = a->D, V = a->V, nc = a->n_cond, n = a->n_pend, nt = omp_get_max_threads();
-	const struct ods_mat *W = &a->m->unemb;
-	size_t esz = ods_dtype_size(W->dtype);
 	struct scratch *ws = ods_xcalloc((size_t)nt, sizeof *ws);
 
 	if (!n)
@@ -623,54 +670,66 @@ static void run_pending(struct ods_ablate *a)
 			q->zgold = 0;
 		}
 	}
-	for (int t0 = 0; t0 < V; t0 += a->vb) {
-		int nb = V - t0 < a->vb ? V - t0 : a->vb;
-		const char *w0 = (const char *)W->data + (size_t)t0 * D * esz; /* W_U[t0.., :] */
-		ods_matmul_mat(a->z, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D, nb); /* z[n, nb] */
-		/* the union's columns of the block, read row by row (W_U is
-		 * row-major) 16 rows at a time, written a whole cache line per
-		 * column (column by column, the rows 32 KiB apart collide in
-		 * the cache) */
-#pragma omp parallel for schedule(static)
-		for (int j0 = 0; j0 < nb; j0 += 16) {
-			float tile[16];
-			int nr = nb - j0 < 16 ? nb - j0 : 16;
-			for (int u = 0; u < a->n_union; u++) {
-				for (int r = 0; r < nr; r++) {
-					size_t at = (size_t)(j0 + r) * D + a->uni[u];
-					if (W->dtype == ODS_DT_F32)
-						tile[r] = ((const float *)w0)[at];
-					else
-						ods_cvt_f32(&tile[r], w0, W->dtype, at, 1);
-				}
-				memcpy(&a->cols[(size_t)u * nb + j0], tile, (size_t)nr * sizeof *tile);
+	/* the pass as a pipeline of work items, handed out in this order by one
+	 * counter: P(0), then for each block b: P(b + 1), C(b, 0), C(b, 1), ...
+	 * P(b) is block b's product (one thread's sgemm) with its columns, C(b, k)
+	 * the conditions of the k-th chunk of inputs over it. C(b, k) waits for
+	 * P(b) and C(b - 1, k); P(b) for every C(b - NRING, .), whose ring slot
+	 * it reuses. Each wait is for an item handed out earlier, so the
+	 * earliest unfinished item never waits: no deadlock. No barrier: a
+	 * thread the host pauses holds up only what depends on its item. */
+	int nblk = (V + SB - 1) / SB, nch = (n + CHUNK - 1) / CHUNK;
+	int group = 1 + nch, n_items = 1 + (nblk - 1) * group + nch;
+	atomic_int next, *p_done = ods_xmalloc((size_t)nblk * sizeof *p_done),
+			 *c_fin = ods_xmalloc((size_t)nblk * sizeof *c_fin),
+			 *c_at = ods_xmalloc((size_t)nch * sizeof *c_at);
+	atomic_init(&next, 0);
+	for (int b = 0; b < nblk; b++) {
+		atomic_init(&p_done[b], 0);
+		atomic_init(&c_fin[b], 0);
+	}
+	for (int k = 0; k < nch; k++)
+		atomic_init(&c_at[k], 0);
+#pragma omp parallel
+	{
+		struct scratch *w = &ws[omp_get_thread_num()];
+		for (;;) {
+			int it = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed), b, k;
+			if (it >= n_items)
+				break;
+			if (it == 0) {
+				b = 0;
+				k = -1;
+			} else {
+				b = (it - 1) / group;
+				k = (it - 1) % group - 1; /* -1: P(b + 1) */
+				if (b == nblk - 1)
+					k++; /* the last block has no P(b + 1) */
+				else if (k < 0)
+					b++;
 			}
-		}
-		/* each sub-block's max |column|: bounds on |d| (paired nodes) */
-#pragma omp parallel for schedule(static)
-		for (int q = 0; q < (nb + SB - 1) / SB * a->n_union; q++) {
-			int s0 = q / a->n_union * SB, u = q % a->n_union, e0 = nb - s0 < SB ? nb : s0 + SB;
-			const float *cu = a->cols + (size_t)u * nb;
-			float mx = 0;
-#pragma omp simd reduction(max : mx)
-			for (int j = s0; j < e0; j++)
-				mx = fabsf(cu[j]) > mx ? fabsf(cu[j]) : mx;
-			a->cmax[q] = mx;
-		}
-		if (a->has_base)
-			ods_matmul_mat(a->wbase, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
-		/* sub-blocks outside: their columns stay in cache across the inputs;
-		 * inputs handed out in small chunks (a thread the host pauses
-		 * does not hold the other at the barrier) */
-		for (int s0 = 0; s0 < nb; s0 += SB) {
-#pragma omp parallel for schedule(dynamic, 8)
-			for (int i = 0; i < n; i++)
-				sub_block(a, &ws[omp_get_thread_num()], i, t0 + s0, nb - s0 < SB ? nb - s0 : SB,
-					  a->z + (size_t)i * nb + s0, a->cols + s0, (size_t)nb,
-					  a->cmax + (size_t)(s0 / SB) * a->n_union, a->wbase + s0,
+			if (k < 0) {
+				if (b >= NRING)
+					await(&c_fin[b - NRING], nch);
+				product(a, b, n);
+				atomic_store_explicit(&p_done[b], 1, memory_order_release);
+				continue;
+			}
+			await(&p_done[b], 1);
+			await(&c_at[k], b);
+			int t0 = b * SB, nb = V - t0 < SB ? V - t0 : SB, r = b % NRING;
+			for (int i = k * CHUNK; i < n && i < (k + 1) * CHUNK; i++)
+				sub_block(a, w, i, t0, nb, a->z + (size_t)r * PEND * SB + (size_t)i * nb,
+					  a->cols + (size_t)r * a->n_union * SB, SB,
+					  a->cmax + (size_t)r * a->n_union, a->wbase + (size_t)r * SB,
 					  a->pend_gold[i]);
+			atomic_store_explicit(&c_at[k], b + 1, memory_order_release);
+			atomic_fetch_add_explicit(&c_fin[b], 1, memory_order_acq_rel);
 		}
 	}
+	free(p_done);
+	free(c_fin);
+	free(c_at);
 	/* finalize the pass's inputs */
 	for (int i = 0; i < n; i++) {
 		const struct qstate *ps = &a->st[(size_t)i * (nc + 1)], *qs = ps + 1;

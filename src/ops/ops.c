@@ -108,13 +108,62 @@ void ods_matmul(float *out, const float *in, const float *w, int layout, const f
 	ods_matmul_mat(out, in, w, ODS_DT_F32, layout, bias, T, C, OC);
 }
 
+/* Columns j0 .. j1 of out[T, OC] on the calling thread: single-threaded
+ * sgemms in tiles of columns whose weights are converted to F32 first unless
+ * stored as F32. */
+static void mat_cols(float *out, const float *in, const void *w, int dtype, int layout,
+                     const float *bias, int T, int C, int OC, int j0, int j1)
+{
+	int f32 = dtype == ODS_DT_F32;
+	int nb = f32 ? (j1 > j0 ? j1 - j0 : 1) : MAT_TILE_FLOATS / C;
+	float *buf = NULL;
+	if (!f32) {
+		nb = nb < 16 ? 16 : nb & ~15;
+		if (j1 > j0)
+			buf = ods_xmalloc((size_t)(nb < j1 - j0 ? nb : j1 - j0) * C * sizeof *buf);
+	}
+	for (int c0 = j0; c0 < j1; c0 += nb) {
+		int nj = c0 + nb < j1 ? nb : j1 - c0;
+		const float *wt; /* the tile's weights, row stride ldw */
+		int ldw;
+		if (bias) {
+			for (int i = 0; i < T; i++)
+				memcpy(out + (size_t)i * OC + c0, bias + c0, (size_t)nj * sizeof *out);
+		}
+		if (layout == ODS_W_OUT_IN) {
+			/* rows c0..c0+nj of W[OC, C] are contiguous */
+			if (f32) {
+				wt = (const float *)w + (size_t)c0 * C;
+			} else {
+				ods_cvt_f32(buf, w, dtype, (size_t)c0 * C, (size_t)nj * C);
+				wt = buf;
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nj, C, 1.0f, in, C, wt, C,
+			            bias ? 1.0f : 0.0f, out + c0, OC);
+		} else {
+			/* columns c0..c0+nj of W[C, OC] (converted: buf[C, nj]) */
+			if (f32) {
+				wt = (const float *)w + c0;
+				ldw = OC;
+			} else {
+				for (int r = 0; r < C; r++)
+					ods_cvt_f32(buf + (size_t)r * nj, w, dtype, (size_t)r * OC + c0,
+					            (size_t)nj);
+				wt = buf;
+				ldw = nj;
+			}
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, nj, C, 1.0f, in, C, wt,
+			            ldw, bias ? 1.0f : 0.0f, out + c0, OC);
+		}
+	}
+	free(buf);
+}
+
 void ods_matmul_mat(float *out, const float *in, const void *w, int dtype, int layout,
                     const float *bias, int T, int C, int OC)
 {
-	/* Split the output columns across threads in multiples of 16 floats; each
-	 * thread runs single-threaded sgemms over its columns, in tiles of nb
-	 * columns whose weights are converted to F32 first unless stored as F32. */
-	int nt = n_threads_, f32 = dtype == ODS_DT_F32;
+	/* the output columns split across threads in multiples of 16 floats */
+	int nt = n_threads_;
 	if ((long)T * C * OC < 1L << 18)
 		nt = 1;
 #pragma omp parallel num_threads(nt)
@@ -122,50 +171,14 @@ void ods_matmul_mat(float *out, const float *in, const void *w, int dtype, int l
 		int t = omp_get_thread_num(), n = omp_get_num_threads();
 		int per = ((OC + n - 1) / n + 15) & ~15;
 		int j0 = t * per, j1 = j0 + per < OC ? j0 + per : OC;
-		int nb = f32 ? (j1 > j0 ? j1 - j0 : 1) : MAT_TILE_FLOATS / C;
-		float *buf = NULL;
-		if (!f32) {
-			nb = nb < 16 ? 16 : nb & ~15;
-			if (j1 > j0)
-				buf = ods_xmalloc((size_t)(nb < j1 - j0 ? nb : j1 - j0) * C * sizeof *buf);
-		}
-		for (int c0 = j0; c0 < j1; c0 += nb) {
-			int nj = c0 + nb < j1 ? nb : j1 - c0;
-			const float *wt; /* the tile's weights, row stride ldw */
-			int ldw;
-			if (bias) {
-				for (int i = 0; i < T; i++)
-					memcpy(out + (size_t)i * OC + c0, bias + c0,
-					       (size_t)nj * sizeof *out);
-			}
-			if (layout == ODS_W_OUT_IN) {
-				/* rows c0..c0+nj of W[OC, C] are contiguous */
-				if (f32) {
-					wt = (const float *)w + (size_t)c0 * C;
-				} else {
-					ods_cvt_f32(buf, w, dtype, (size_t)c0 * C, (size_t)nj * C);
-					wt = buf;
-				}
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nj, C, 1.0f,
-				            in, C, wt, C, bias ? 1.0f : 0.0f, out + c0, OC);
-			} else {
-				/* columns c0..c0+nj of W[C, OC] (converted: buf[C, nj]) */
-				if (f32) {
-					wt = (const float *)w + c0;
-					ldw = OC;
-				} else {
-					for (int r = 0; r < C; r++)
-						ods_cvt_f32(buf + (size_t)r * nj, w, dtype,
-						            (size_t)r * OC + c0, (size_t)nj);
-					wt = buf;
-					ldw = nj;
-				}
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, nj, C,
-				            1.0f, in, C, wt, ldw, bias ? 1.0f : 0.0f, out + c0, OC);
-			}
-		}
-		free(buf);
+		mat_cols(out, in, w, dtype, layout, bias, T, C, OC, j0, j1);
 	}
+}
+
+void ods_matmul_serial(float *out, const float *in, const void *w, int dtype, int layout,
+                       const float *bias, int T, int C, int OC)
+{
+	mat_cols(out, in, w, dtype, layout, bias, T, C, OC, 0, OC);
 }
 
 void ods_layernorm(float *out, const float *in, const float *w, const float *b, int T, int C,

@@ -3,7 +3,7 @@
  * state (no rank updates, no online softmax), raw and with the model's own
  * bias and soft-cap (--faithful), zero and mean replacement, overlapping,
  * nested and repeated sets, an empty "only" set; over more inputs than one
- * pass holds and more tokens than one vocabulary block, with both kernel
+ * pass holds and more vocabulary blocks than one pass keeps at once, with both kernel
  * sets. The Python test (tests/py/test_ablate.py) covers the command. */
 #include "t.h"
 
@@ -22,7 +22,7 @@ static int cmp_float(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-enum { D = 20, V = 9011, N = 530 };
+enum { D = 20, V = 17011, N = 530 }; /* V: more blocks than ablate.c's ring holds */
 
 static float frand(uint64_t *s)
 {
