@@ -13,6 +13,7 @@
 #include "odscope/util.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -289,6 +290,60 @@ static void test_ablate_median_odd(void)
 	ods_ablate_free(a);
 }
 
+/* The pass's work items run on any number of threads in any order the host
+ * allows; each input's blocks are still folded in order and each block is
+ * one product, so the values do not depend on the thread count: bitwise
+ * equal on 1, 3 and 8 threads (more threads than cores: items wait on
+ * items of paused threads). */
+static void test_ablate_threads(void)
+{
+	enum { d = 12, v = 5 * 4096 + 300, n = 77, nc = 4 };
+	float *w = ods_xmalloc((size_t)v * d * sizeof *w), h[n * d];
+	int32_t gold[n];
+	int64_t *corpus = ods_xcalloc(v, sizeof *corpus);
+	int s1[] = {2, 5}, s2[] = {2, 5, 7};
+	struct ods_cond c[nc] = {{.name = "full", .kind = "full"},
+				 {.name = "a", .kind = "dims", .n_dims = 2, .dims = s1},
+				 {.name = "b", .kind = "dims", .only = 1, .n_dims = 2, .dims = s1},
+				 {.name = "c", .kind = "dims", .n_dims = 3, .dims = s2}};
+	struct ods_cond_result res[nc];
+	struct ods_model m;
+	struct ods_err err = {0};
+	struct ods_ablate *a[3] = {NULL};
+	const int threads[3] = {1, 3, 8};
+	uint64_t seed = 17;
+	int nt0 = omp_get_max_threads();
+	f32_model(&m, w, d, v);
+	for (size_t i = 0; i < (size_t)v * d; i++)
+		w[i] = 0.5f * frand(&seed);
+	for (int i = 0; i < n * d; i++)
+		h[i] = 4.0f * frand(&seed);
+	for (int i = 0; i < n; i++)
+		gold[i] = (int32_t)((frand(&seed) + 1.0f) * 0.5f * (v - 1));
+	for (int r = 0; r < 3; r++) {
+		omp_set_num_threads(threads[r]);
+		T_CHECK(!ods_ablate_open(&a[r], &m, c, nc, NULL, 0.0f, NULL, &err), "%s", err.msg);
+		ods_ablate_add(a[r], h, gold, n);
+		ods_ablate_finish(a[r], corpus, res);
+	}
+	omp_set_num_threads(nt0);
+	for (int r = 1; r < 3; r++)
+		for (int k = 0; k < nc; k++) {
+			const float *su[2], *en[2], *kl[2];
+			const int32_t *top[2], *gd[2];
+			ods_ablate_inputs(a[0], k, &su[0], &en[0], &kl[0], &top[0], &gd[0]);
+			ods_ablate_inputs(a[r], k, &su[1], &en[1], &kl[1], &top[1], &gd[1]);
+			T_CHECK(!memcmp(su[0], su[1], n * sizeof *su[0]) && !memcmp(en[0], en[1], n * sizeof *en[0]) &&
+					!memcmp(kl[0], kl[1], n * sizeof *kl[0]) &&
+					!memcmp(top[0], top[1], n * sizeof *top[0]),
+				"%s: %d threads differ from 1", c[k].name, threads[r]);
+		}
+	for (int r = 0; r < 3; r++)
+		ods_ablate_free(a[r]);
+	free(w);
+	free(corpus);
+}
+
 static void test_ablate_bad_dim(void)
 {
 	int dims[] = {D};
@@ -308,6 +363,7 @@ int main(void)
 	T_RUN(test_ablate_mean);
 	T_RUN(test_ablate_faithful);
 	T_RUN(test_ablate_median_odd);
+	T_RUN(test_ablate_threads);
 	T_RUN(test_ablate_bad_dim);
 	return T_END();
 }
