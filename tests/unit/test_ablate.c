@@ -4,7 +4,8 @@
  * bias and soft-cap (--faithful), zero and mean replacement, overlapping,
  * nested and repeated sets, an empty "only" set; over more inputs than one
  * pass holds and more vocabulary blocks than one pass keeps at once, with both kernel
- * sets. The Python test (tests/py/test_ablate.py) covers the command. */
+ * sets, and with W_U stored BF16. The Python test (tests/py/test_ablate.py)
+ * covers the command. */
 #include "t.h"
 
 #include "odscope/ablate.h"
@@ -100,7 +101,9 @@ static int close_to(double got, double want, double rel, double abs_)
 	return fabs(got - want) <= rel * fabs(want) + abs_;
 }
 
-static void check(int faithful, int mean, float scale)
+/* bf16: W_U stored BF16 (the product converts it tile by tile, the columns
+ * element by element); the reference uses the same rounded values. */
+static void check(int faithful, int mean, float scale, int bf16)
 {
 	static int s_ods[] = {3, 7, 11}, s_rnd[] = {1, 5, 9}, s_dup[] = {11, 3, 7, 3};
 	static int s_one[] = {3}, s_two[] = {3, 7}, s_big[] = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18};
@@ -130,9 +133,21 @@ static void check(int faithful, int mean, float scale)
 	float softcap = faithful ? 3.0f : 0.0f;
 	const float *bp = faithful ? bias : NULL;
 
+	uint16_t *wb = NULL;
 	f32_model(&m, w, D, V);
 	for (size_t i = 0; i < (size_t)V * D; i++)
 		w[i] = 0.3f * frand(&seed);
+	if (bf16) {
+		wb = ods_xmalloc((size_t)V * D * sizeof *wb);
+		for (size_t i = 0; i < (size_t)V * D; i++) {
+			uint32_t u;
+			memcpy(&u, &w[i], 4);
+			wb[i] = (uint16_t)((u + 0x7fff + (u >> 16 & 1)) >> 16); /* round to nearest even */
+			w[i] = ods_bf16_to_f32(wb[i]);
+		}
+		m.unemb.data = wb;
+		m.unemb.dtype = ODS_DT_BF16;
+	}
 	for (int t = 0; t < V; t++) {
 		bias[t] = 0.5f * frand(&seed);
 		corpus[t] = 1 + (V - t) / 50;
@@ -217,6 +232,7 @@ static void check(int faithful, int mean, float scale)
 	}
 	ods_ablate_free(a);
 	free(w);
+	free(wb);
 	free(h);
 	free(bias);
 	free(corpus);
@@ -226,9 +242,9 @@ static void check(int faithful, int mean, float scale)
 static void run_both(int faithful, int mean, float scale)
 {
 	unsetenv("ODS_SIMD");
-	check(faithful, mean, scale);
+	check(faithful, mean, scale, 0);
 	setenv("ODS_SIMD", "generic", 1);
-	check(faithful, mean, scale);
+	check(faithful, mean, scale, 0);
 	unsetenv("ODS_SIMD");
 }
 
@@ -251,6 +267,11 @@ static void test_ablate_mean(void)
 static void test_ablate_faithful(void)
 {
 	run_both(1, 0, 1.0f);
+}
+
+static void test_ablate_bf16(void)
+{
+	check(0, 1, 1.0f, 1);
 }
 
 /* An odd number of inputs: the median is the middle value. */
@@ -362,6 +383,7 @@ int main(void)
 	T_RUN(test_ablate_large_logits);
 	T_RUN(test_ablate_mean);
 	T_RUN(test_ablate_faithful);
+	T_RUN(test_ablate_bf16);
 	T_RUN(test_ablate_median_odd);
 	T_RUN(test_ablate_threads);
 	T_RUN(test_ablate_bad_dim);
