@@ -72,8 +72,8 @@ double ods_smx_node(float *d, const float *p, const float *const *col, const flo
  * m = {0, 0}, b1 NULL) when w[j] = 2^b0[j] (up to the rounding of 2^x) and
  * |d[j]| <= 32 for every j, which the caller guarantees: 2^d and 2^-d come
  * from one range reduction and the ablate terms are w 2^-d, one third less
- * multiply-add work. The same d, dot and maxima as ods_smx_node; the sums
- * agree with it to about 4e-7 relative. */
+ * multiply-add work. The same d and maxima as ods_smx_node; the dot agrees
+ * with it up to the order of summation, the sums to about 4e-7 relative. */
 double ods_smx_node_pair(float *d, const float *p, const float *const *col, const float *c, int nk,
 			 const float *w, const float *b0, float mx[2], double acc[2][3], int n);
 

@@ -23,21 +23,41 @@ static int use512; /* set once by ods_smx_init */
 
 /* ---- portable ---- */
 
+/* d[j0 .. j1) = p (or 0) + sum_k c[k] col[k], the columns added in order
+ * (one rounding each), four per pass over d. */
+static void cols_c(float *d, const float *p, const float *const *col, const float *c, int nk, int j0,
+		   int j1)
+{
+	int k = 0;
+	if (p)
+		memcpy(d + j0, p + j0, (size_t)(j1 - j0) * sizeof *d);
+	else
+		memset(d + j0, 0, (size_t)(j1 - j0) * sizeof *d);
+	for (; k + 4 <= nk; k += 4) {
+		const float *c0 = col[k], *c1 = col[k + 1], *c2 = col[k + 2], *c3 = col[k + 3];
+		float a0 = c[k], a1 = c[k + 1], a2 = c[k + 2], a3 = c[k + 3];
+#pragma omp simd
+		for (int j = j0; j < j1; j++) {
+			float v = d[j] + a0 * c0[j];
+			v = v + a1 * c1[j];
+			v = v + a2 * c2[j];
+			d[j] = v + a3 * c3[j];
+		}
+	}
+	for (; k < nk; k++) {
+		const float *ck = col[k];
+		float ak = c[k];
+#pragma omp simd
+		for (int j = j0; j < j1; j++)
+			d[j] += ak * ck[j];
+	}
+}
+
 static double axpy_c(float *d, const float *p, const float *const *col, const float *c, int nk,
 		     const float *w, int n)
 {
 	float a = 0;
-	if (p)
-		memcpy(d, p, (size_t)n * sizeof *d);
-	else
-		memset(d, 0, (size_t)n * sizeof *d);
-	for (int k = 0; k < nk; k++) {
-		const float *ck = col[k];
-		float ak = c[k];
-#pragma omp simd
-		for (int j = 0; j < n; j++)
-			d[j] += ak * ck[j];
-	}
+	cols_c(d, p, col, c, nk, 0, n);
 	if (w) {
 #pragma omp simd reduction(+ : a)
 		for (int j = 0; j < n; j++)
@@ -83,57 +103,206 @@ static float vmax_c(const float *b, const float *d, float sg, int n)
 	return mx;
 }
 
-/* The sums over v (the block's values, in L1) once they are stored; e[n]
- * receives the terms. */
-static void sums_c(const float *v, float m, int n, int kl, const float *x, const float *zp,
-		   float *e, double acc[3])
+/* The portable sums and node kernels: one pass per chunk of NB tokens, the
+ * loops written for the compiler's vectorizer (omp simd, 2^x as ods_exp2f),
+ * the values and terms in registers; float sums within a chunk, double
+ * across chunks. Compile-time flags as in the AVX-512 kernels. */
+enum { NB = 512 };
+#ifdef __GNUC__
+#define INL inline __attribute__((always_inline)) /* the flags are compile-time per case */
+#else
+#define INL inline
+#endif
+
+static INL float fold_c_(const float *b, const float *d, float sg, float m, int n, const int kl,
+			    const int has_d, const int has_e, const float *x, const float *zp, float *e_out,
+			    double acc[3])
 {
-	float s = 0, u = 0, a = 0;
-#pragma omp simd reduction(+ : s, u)
-	for (int j = 0; j < n; j++) {
-		e[j] = ods_exp2f(v[j] - m);
-		s += e[j];
-		u += e[j] * (v[j] - m);
+	float mx = -INFINITY;
+	for (int j0 = 0; j0 < n; j0 += NB) {
+		int j1 = n - j0 < NB ? n : j0 + NB;
+		float s = 0, u = 0, a = 0, bm = -INFINITY;
+#pragma omp simd reduction(+ : s, u, a) reduction(max : bm)
+		for (int j = j0; j < j1; j++) {
+			float v = has_d ? b[j] + sg * d[j] : b[j], t = v - m, e = ods_exp2f(t);
+			bm = v > bm ? v : bm;
+			s += e;
+			u += e * t;
+			if (kl == ODS_SMX_KL_EX)
+				a += e * x[j];
+			else if (kl == ODS_SMX_KL_DIFF)
+				a += x[j] * (zp[j] - v);
+			if (has_e)
+				e_out[j] = e;
+		}
+		acc[0] += s;
+		acc[1] += u;
+		acc[2] += a;
+		mx = bm > mx ? bm : mx;
 	}
-	if (kl == ODS_SMX_KL_EX) {
-#pragma omp simd reduction(+ : a)
-		for (int j = 0; j < n; j++)
-			a += e[j] * x[j];
-	} else if (kl == ODS_SMX_KL_DIFF) {
-#pragma omp simd reduction(+ : a)
-		for (int j = 0; j < n; j++)
-			a += x[j] * (zp[j] - v[j]);
-	}
-	acc[0] += s;
-	acc[1] += u;
-	acc[2] += a;
+	return mx;
 }
 
 static float fold_c(const float *b, const float *d, float sg, float m, int n, int kl,
 		    const float *x, const float *zp, float *e_out, double acc[3])
 {
-	enum { NB = 1024 };
-	float v[NB], e[NB], mx = -INFINITY;
-	for (int j0 = 0; j0 < n; j0 += NB) {
-		int nb = n - j0 < NB ? n - j0 : NB;
-		float bm = combine_c(v, b ? b + j0 : NULL, d ? d + j0 : NULL, sg, nb);
-		mx = bm > mx ? bm : mx;
-		sums_c(v, m, nb, kl, x ? x + j0 : NULL, zp ? zp + j0 : NULL, e_out ? e_out + j0 : e, acc);
+	int o = kl | (d ? 4 : 0) | (e_out ? 8 : 0);
+/* a case's flags are its bits (0-2 kl, 4 d, 8 e_out): the cases ablate uses */
+#define FOLD_C(o) \
+	case o: \
+		return fold_c_(b, d, sg, m, n, (o) & 3, (o) >> 2 & 1, (o) >> 3 & 1, x, zp, e_out, acc)
+	switch (o) {
+		FOLD_C(ODS_SMX_KL_NONE | 4);
+		FOLD_C(ODS_SMX_KL_DIFF);
+		FOLD_C(ODS_SMX_KL_NONE | 8);
+		FOLD_C(ODS_SMX_KL_EX | 8);
+	default:
+		return fold_c_(b, d, sg, m, n, kl, d != NULL, e_out != NULL, x, zp, e_out, acc);
 	}
-	return mx;
+#undef FOLD_C
 }
+
+/* 2^d and w 2^-d from one range reduction, |d| <= 126 (see exp2pm_512). */
+static INL void exp2pm_c(float dv, float w, float *ep, float *em)
+{
+	float r = (dv + 12582912.0f) - 12582912.0f, f = dv - r, f2 = f * f, sp, sm;
+	float ev = (ODS_EXP2_C4 * f2 + ODS_EXP2_C2) * f2 + ODS_EXP2_C0;
+	float od = ((ODS_EXP2_C5 * f2 + ODS_EXP2_C3) * f2 + ODS_EXP2_C1) * f;
+	uint32_t bp = (uint32_t)((int32_t)r + 127) << 23, bm = (uint32_t)(127 - (int32_t)r) << 23;
+	memcpy(&sp, &bp, sizeof sp);
+	memcpy(&sm, &bm, sizeof sm);
+	*ep = (ev + od) * sp;
+	*em = (ev - od) * w * sm;
+}
+
+/* fk: the node's column count when it is known at compile time (1 to 4; p
+ * given when has_p): d is made in the loop of the sums, w required; 0: d is
+ * made first, chunk by chunk, by cols_c. */
+static INL double node_c_(float *d, const float *p, const float *const *col, const float *c,
+			     int nk, const float *w, const float *b0, const float *b1, const int on0,
+			     const int on1, const int has_b1, const int pair, const int fk,
+			     const int has_p, const float m[2], float mx[2], double acc[2][3], int n)
+{
+	const float *k0 = fk >= 1 ? col[0] : NULL, *k1 = fk >= 2 ? col[1] : NULL,
+		    *k2 = fk >= 3 ? col[2] : NULL, *k3 = fk >= 4 ? col[3] : NULL;
+	float c0 = fk >= 1 ? c[0] : 0, c1 = fk >= 2 ? c[1] : 0, c2 = fk >= 3 ? c[2] : 0,
+	      c3 = fk >= 4 ? c[3] : 0, x0 = -INFINITY, x1 = -INFINITY;
+	double pd = 0;
+/* d[j], added in the order of cols_c (the same roundings) */
+#define DV(j) \
+	(fk ? (dv = has_p ? p[j] : 0.0f, dv += c0 * k0[j], dv = fk >= 2 ? dv + c1 * k1[j] : dv, \
+	       dv = fk >= 3 ? dv + c2 * k2[j] : dv, dv = fk >= 4 ? dv + c3 * k3[j] : dv, d[j] = dv) \
+	    : d[j])
+	for (int j0 = 0; j0 < n; j0 += NB) {
+		int j1 = n - j0 < NB ? n : j0 + NB;
+		float a = 0, s0 = 0, u0 = 0, s1 = 0, u1 = 0, y0 = -INFINITY, y1 = -INFINITY;
+		if (!fk) {
+			cols_c(d, p, col, c, nk, j0, j1); /* d over the chunk, in L1 for the sums */
+			if (w) {
+#pragma omp simd reduction(+ : a)
+				for (int j = j0; j < j1; j++)
+					a += w[j] * d[j];
+			}
+		}
+		if (pair) {
+#pragma omp simd reduction(+ : a, s0, u0, s1, u1) reduction(max : y0, y1)
+			for (int j = j0; j < j1; j++) {
+				float dv, ep, em;
+				dv = DV(j);
+				float t = b0[j] - dv;
+				if (fk)
+					a += w[j] * dv;
+				exp2pm_c(dv, w[j], &ep, &em);
+				y0 = t > y0 ? t : y0;
+				s0 += em;
+				u0 += em * t;
+				y1 = dv > y1 ? dv : y1;
+				s1 += ep;
+				u1 += ep * dv;
+			}
+		} else if (on0 || on1 || fk) {
+#pragma omp simd reduction(+ : a, s0, u0, s1, u1) reduction(max : y0, y1)
+			for (int j = j0; j < j1; j++) {
+				float dv;
+				dv = DV(j);
+				if (fk)
+					a += w[j] * dv;
+				if (on0) {
+					float v = b0[j] - dv, t = v - m[0], e = ods_exp2f(t);
+					y0 = v > y0 ? v : y0;
+					s0 += e;
+					u0 += e * t;
+				}
+				if (on1) {
+					float v = has_b1 ? b1[j] + dv : dv, t = v - m[1], e = ods_exp2f(t);
+					y1 = v > y1 ? v : y1;
+					s1 += e;
+					u1 += e * t;
+				}
+			}
+		}
+		pd += a;
+		acc[0][0] += s0;
+		acc[0][1] += u0;
+		acc[1][0] += s1;
+		acc[1][1] += u1;
+		x0 = y0 > x0 ? y0 : x0;
+		x1 = y1 > x1 ? y1 : x1;
+	}
+#undef DV
+	if (on0)
+		mx[0] = x0;
+	if (on1)
+		mx[1] = x1;
+	return pd;
+}
+
+/* A node's case (on bits 1 ablate, 2 only, 4 b1, 8 pair) with the column
+ * count compiled in where it is 1 to 4 (ablate alone, both, pair; w given). */
+#define NODE_FK(o, fk, hp) \
+	node_c_(d, p, col, c, nk, w, b0, b1, (o) & 1, (o) >> 1 & 1, (o) >> 2 & 1, (o) >> 3 & 1, fk, hp, \
+		m, mx, acc, n)
+#define NODE_K(o) \
+	switch (w && nk <= 4 ? nk * 2 + (p != NULL) : 0) { \
+	case 2: return NODE_FK(o, 1, 0); \
+	case 3: return NODE_FK(o, 1, 1); \
+	case 4: return NODE_FK(o, 2, 0); \
+	case 5: return NODE_FK(o, 2, 1); \
+	case 6: return NODE_FK(o, 3, 0); \
+	case 7: return NODE_FK(o, 3, 1); \
+	case 8: return NODE_FK(o, 4, 0); \
+	case 9: return NODE_FK(o, 4, 1); \
+	default: return NODE_FK(o, 0, 0); \
+	}
 
 static double node_c(float *d, const float *p, const float *const *col, const float *c, int nk,
 		     const float *w, const float *b0, const float *b1, const int on[2], const float m[2],
 		     float mx[2], double acc[2][3], int n)
 {
-	double pw = axpy_c(d, p, col, c, nk, w, n);
-	if (on[0])
-		mx[0] = fold_c(b0, d, -1.0f, m[0], n, ODS_SMX_KL_NONE, NULL, NULL, NULL, acc[0]);
-	if (on[1]) /* b1 NULL: fold_c takes it as zeros */
-		mx[1] = fold_c(b1, d, 1.0f, m[1], n, ODS_SMX_KL_NONE, NULL, NULL, NULL, acc[1]);
-	return pw;
+	switch ((on[0] ? 1 : 0) | (on[1] ? 2 : 0) | (on[1] && b1 ? 4 : 0)) {
+	case 1:
+		NODE_K(1);
+	case 2:
+		return NODE_FK(2, 0, 0);
+	case 3:
+		NODE_K(3);
+	case 6:
+		return NODE_FK(6, 0, 0);
+	case 7:
+		return NODE_FK(7, 0, 0);
+	default:
+		return NODE_FK(0, 0, 0);
+	}
 }
+
+static double node_pair_c(float *d, const float *p, const float *const *col, const float *c, int nk,
+			  const float *w, const float *b0, float mx[2], double acc[2][3], int n)
+{
+	const float *b1 = NULL, m[2] = {0.0f, 0.0f};
+	NODE_K(11);
+}
+#undef NODE_K
+#undef NODE_FK
 
 /* ---- AVX-512 ---- */
 
@@ -562,9 +731,22 @@ int ods_smx_find(const float *b, const float *d, float sg, int n, float x)
 	if (use512)
 		return find512(b, d, sg, n, x);
 #endif
-	for (int j = 0; j < n; j++)
-		if (ods_smx_at(b, d, sg, j) == x)
-			return j;
+	/* a vectorized test per 64 values, then the one that matched */
+	for (int j0 = 0; j0 < n; j0 += 64) {
+		int j1 = n - j0 < 64 ? n : j0 + 64, hit = 0;
+		if (d) {
+#pragma omp simd reduction(| : hit)
+			for (int j = j0; j < j1; j++)
+				hit |= b[j] + sg * d[j] == x;
+		} else {
+#pragma omp simd reduction(| : hit)
+			for (int j = j0; j < j1; j++)
+				hit |= b[j] == x;
+		}
+		for (int j = j0; hit && j < j1; j++)
+			if (ods_smx_at(b, d, sg, j) == x)
+				return j;
+	}
 	return -1;
 }
 
@@ -586,9 +768,7 @@ double ods_smx_node_pair(float *d, const float *p, const float *const *col, cons
 	if (use512)
 		return node_pair512(d, p, col, c, nk, w, b0, mx, acc, n);
 #endif
-	const int on[2] = {1, 1};
-	const float m[2] = {0.0f, 0.0f};
-	return node_c(d, p, col, c, nk, w, b0, NULL, on, m, mx, acc, n);
+	return node_pair_c(d, p, col, c, nk, w, b0, mx, acc, n);
 }
 
 float ods_smx_fold(const float *b, const float *d, float sg, float m, int n, int kl,
