@@ -113,7 +113,7 @@ asan:
 valgrind:
 	@$(MAKE) --no-print-directory B=build-vg OPT="-O1 -march=x86-64-v3" $(TEST_SRC:tests/unit/%.c=build-vg/tests/%)
 	@for t in $(TEST_SRC:tests/unit/%.c=build-vg/tests/%); do echo "== $$t"; \
-		OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full $$t >/dev/null || exit 1; done; \
+		OMP_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full --suppressions=tests/valgrind.supp $$t >/dev/null || exit 1; done; \
 		echo "valgrind: clean"
 
 fuzz: all

@@ -456,13 +456,15 @@ static void fold(struct qstate *q, const float *b, const float *d, float sg, int
 struct scratch {
 	float *zp, *pw, *zq, *delta; /* [SB] each, delta [n_slot, SB] */
 	const float **col;           /* [n_union] */
-	float *bound;                /* [n_node] a bound on |d| over the sub-block */
+	float *bound;                /* [n_node] a bound on |d| over the block */
 };
 
-/* Input i over the sub-block of tokens t0 .. t0 + nb: zi its logits, cols
- * (row stride ld) and wbase the block's columns and W_U b. */
-static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, int nb, const float *zi,
-		      const float *cols, size_t ld, const float *cmax, const float *wbase, int32_t gold)
+/* Input i over the block of tokens t0 .. t0 + nb: zi its logits, cols
+ * (row stride SB), cmax and wbase the block's columns, their maxima and
+ * W_U b. */
+static void input_block(struct ods_ablate *a, struct scratch *w, int i, int t0, int nb,
+			const float *zi, const float *cols, const float *cmax, const float *wbase,
+			int32_t gold)
 {
 	int nc = a->n_cond, raw = !a->bias && a->softcap <= 0;
 	const float *e = a->e + (size_t)i * a->e_row;
@@ -515,7 +517,7 @@ static void sub_block(struct ods_ablate *a, struct scratch *w, int i, int t0, in
 			const float *ek = e + nd->e_off;
 			w->bound[k] = nd->parent >= 0 ? w->bound[nd->parent] : 0.0f;
 			for (int x = 0; x < nd->n_extra; x++) {
-				w->col[x] = cols + (size_t)nd->xu[x] * ld;
+				w->col[x] = cols + (size_t)nd->xu[x] * SB;
 				w->bound[k] += fabsf(ek[x]) * cmax[nd->xu[x]];
 			}
 			if (raw) {
@@ -719,10 +721,9 @@ static void run_pending(struct ods_ablate *a)
 			await(&c_at[k], b);
 			int t0 = b * SB, nb = V - t0 < SB ? V - t0 : SB, r = b % NRING;
 			for (int i = k * CHUNK; i < n && i < (k + 1) * CHUNK; i++)
-				sub_block(a, w, i, t0, nb, a->z + (size_t)r * PEND * SB + (size_t)i * nb,
-					  a->cols + (size_t)r * a->n_union * SB, SB,
-					  a->cmax + (size_t)r * a->n_union, a->wbase + (size_t)r * SB,
-					  a->pend_gold[i]);
+				input_block(a, w, i, t0, nb, a->z + (size_t)r * PEND * SB + (size_t)i * nb,
+					    a->cols + (size_t)r * a->n_union * SB, a->cmax + (size_t)r * a->n_union,
+					    a->wbase + (size_t)r * SB, a->pend_gold[i]);
 			atomic_store_explicit(&c_at[k], b + 1, memory_order_release);
 			atomic_fetch_add_explicit(&c_fin[b], 1, memory_order_acq_rel);
 		}
