@@ -272,8 +272,9 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	a->pend_gold = ods_xmalloc((size_t)PEND * sizeof *a->pend_gold);
 	a->h2 = ods_xmalloc((size_t)PEND * D * sizeof *a->h2);
 	a->z = ods_xmalloc_huge((size_t)NRING * PEND * SB * sizeof *a->z);
-	/* faulted in here, by one thread: faulted by the product's threads
-	 * writing it at once, its first block took ~7 ms longer (2 ms here) */
+	/* faulted in here, by one thread (3-8 ms for the 24 MiB of 512 inputs):
+	 * left to the products' threads, or zeroed by both threads at once, the
+	 * faults contend (no gain, spikes of 15-28 ms measured) */
 	memset(a->z, 0, (size_t)NRING * PEND * SB * sizeof *a->z);
 	a->wbase = ods_xcalloc((size_t)NRING * SB, sizeof *a->wbase);
 	a->cols = ods_xmalloc((size_t)NRING * (a->n_union + 1) * SB * sizeof *a->cols);
