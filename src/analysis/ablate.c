@@ -275,7 +275,8 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	/* faulted in here, by one thread (3-8 ms for the 24 MiB of 512 inputs):
 	 * left to the products' threads, or zeroed by both threads at once, the
 	 * faults contend (no gain, spikes of 15-28 ms measured) */
-	memset(a->z, 0, (size_t)NRING * PEND * SB * sizeof *a->z);
+	for (size_t j = 0; j < (size_t)NRING * PEND * SB; j += 1024)
+		a->z[j] = 0.0f;
 	a->wbase = ods_xcalloc((size_t)NRING * SB, sizeof *a->wbase);
 	a->cols = ods_xmalloc((size_t)NRING * (a->n_union + 1) * SB * sizeof *a->cols);
 	a->cmax = ods_xmalloc((size_t)NRING * (a->n_union + 1) * sizeof *a->cmax);
@@ -287,7 +288,7 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	a->top1 = ods_xcalloc((size_t)n_cond, sizeof *a->top1);
 	a->n_top1 = ods_xcalloc((size_t)n_cond, sizeof *a->n_top1);
 	for (int c = 0; c < n_cond; c++)
-		a->n_top1[c] = ods_xcalloc((size_t)a->V, sizeof **a->n_top1);
+		a->n_top1[c] = ods_xmalloc((size_t)a->V * sizeof **a->n_top1); /* counted at finish */
 	*out = a;
 	return 0;
 }
@@ -636,6 +637,34 @@ static void await(atomic_int *x, int v)
 			sched_yield();
 }
 
+/* Input i of the pass, its last block folded: its values per condition
+ * (the per-input arrays at a->n_in + i; their top-1 counts are taken at
+ * finish). */
+static void input_end(struct ods_ablate *a, int i)
+{
+	int nc = a->n_cond;
+	const struct qstate *ps = &a->st[(size_t)i * (nc + 1)], *qs = ps + 1;
+	double lp = ps->m + log2(ps->s); /* base 2 */
+	int64_t k = a->n_in + i;
+	for (int c = 0; c < nc; c++) {
+		int src = a->same[c];
+		if (src >= 0) {
+			a->surp[c][k] = a->surp[src][k];
+			a->ent[c][k] = a->ent[src][k];
+			a->kl[c][k] = a->kl[src][k];
+			a->top1[c][k] = a->top1[src][k];
+		} else {
+			const struct qstate *q = src == SAME_AS_FULL ? ps : &qs[c];
+			double l = q->m + log2(q->s);
+			a->surp[c][k] = (float)(LN2 * (l - q->zgold));
+			a->ent[c][k] = (float)(LN2 * (log2(q->s) - q->u / q->s));
+			a->kl[c][k] = src == SAME_AS_FULL ? 0.0f : (float)(LN2 * (q->a / ps->s - lp + l));
+			a->top1[c][k] = q->top1;
+		}
+	}
+	a->gold[k] = a->pend_gold[i];
+}
+
 /* One pass over W_U for the n pending inputs. */
 static void run_pending(struct ods_ablate *a)
 {
@@ -721,10 +750,13 @@ static void run_pending(struct ods_ablate *a)
 			await(&p_done[b], 1);
 			await(&c_at[k], b);
 			int t0 = b * SB, nb = V - t0 < SB ? V - t0 : SB, r = b % NRING;
-			for (int i = k * CHUNK; i < n && i < (k + 1) * CHUNK; i++)
+			for (int i = k * CHUNK; i < n && i < (k + 1) * CHUNK; i++) {
 				input_block(a, w, i, t0, nb, a->z + (size_t)r * PEND * SB + (size_t)i * nb,
 					    a->cols + (size_t)r * a->n_union * SB, a->cmax + (size_t)r * a->n_union,
 					    a->wbase + (size_t)r * SB, a->pend_gold[i]);
+				if (b == nblk - 1)
+					input_end(a, i);
+			}
 			atomic_store_explicit(&c_at[k], b + 1, memory_order_release);
 			atomic_fetch_add_explicit(&c_fin[b], 1, memory_order_acq_rel);
 		}
@@ -732,30 +764,6 @@ static void run_pending(struct ods_ablate *a)
 	free(p_done);
 	free(c_fin);
 	free(c_at);
-	/* finalize the pass's inputs */
-	for (int i = 0; i < n; i++) {
-		const struct qstate *ps = &a->st[(size_t)i * (nc + 1)], *qs = ps + 1;
-		double lp = ps->m + log2(ps->s); /* base 2 */
-		int64_t k = a->n_in + i;
-		for (int c = 0; c < nc; c++) {
-			int src = a->same[c];
-			if (src >= 0) {
-				a->surp[c][k] = a->surp[src][k];
-				a->ent[c][k] = a->ent[src][k];
-				a->kl[c][k] = a->kl[src][k];
-				a->top1[c][k] = a->top1[src][k];
-			} else {
-				const struct qstate *q = src == SAME_AS_FULL ? ps : &qs[c];
-				double l = q->m + log2(q->s);
-				a->surp[c][k] = (float)(LN2 * (l - q->zgold));
-				a->ent[c][k] = (float)(LN2 * (log2(q->s) - q->u / q->s));
-				a->kl[c][k] = src == SAME_AS_FULL ? 0.0f : (float)(LN2 * (q->a / ps->s - lp + l));
-				a->top1[c][k] = q->top1;
-			}
-			a->n_top1[c][a->top1[c][k]]++;
-		}
-		a->gold[k] = a->pend_gold[i];
-	}
 	a->n_in += n;
 	a->n_pend = 0;
 	for (int t = 0; t < nt; t++) {
@@ -838,6 +846,9 @@ void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_c
 			int64_t hit = 0;
 			size_t k = 0;
 			double mx = 0, my = 0, sxy = 0, sxx = 0;
+			memset(a->n_top1[c], 0, (size_t)a->V * sizeof **a->n_top1);
+			for (int64_t i = 0; i < n; i++)
+				a->n_top1[c][a->top1[c][i]]++;
 			mean_median(a->surp[c], n, &r->mean_surprisal, &r->median_surprisal);
 			mean_median(a->ent[c], n, &r->mean_entropy, &r->median_entropy);
 			mean_median(a->kl[c], n, &r->mean_kl, &r->median_kl);
