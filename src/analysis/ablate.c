@@ -272,9 +272,10 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	a->pend_gold = ods_xmalloc((size_t)PEND * sizeof *a->pend_gold);
 	a->h2 = ods_xmalloc((size_t)PEND * D * sizeof *a->h2);
 	a->z = ods_xmalloc_huge((size_t)NRING * PEND * SB * sizeof *a->z);
-	/* faulted in here, by one thread (3-8 ms for the 24 MiB of 512 inputs):
-	 * left to the products' threads, or zeroed by both threads at once, the
-	 * faults contend (no gain, spikes of 15-28 ms measured) */
+	/* faulted in here, by one thread and one write per page (2.5-3 ms for
+	 * the 24 MiB of 512 inputs, the kernel's zeroing): left to the
+	 * products' threads, or zeroed by both threads at once, the faults
+	 * contend (no gain, spikes of 15-28 ms measured) */
 	for (size_t j = 0; j < (size_t)NRING * PEND * SB; j += 1024)
 		a->z[j] = 0.0f;
 	a->wbase = ods_xcalloc((size_t)NRING * SB, sizeof *a->wbase);
