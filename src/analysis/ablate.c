@@ -79,9 +79,14 @@ struct ods_ablate {
 	/* one pass; per ring slot (block b in slot b % NRING): */
 	float *h2;          /* [PEND, D] inputs * log2 e */
 	float *z;           /* [NRING][n, nb] logits of the block (base 2), nb <= SB */
-	float *wbase;       /* [NRING][SB] W_U b of the block (base 2) */
-	float *cols;        /* [NRING][n_union, SB] W_U[t0.., uni] of the block */
-	float *cmax;        /* [NRING][n_union] max |cols| over the block */
+	/* what depends on W_U only, made by the first pass's products (tables
+	 * set after it) and kept: W_U b, the union's columns and their maxima */
+	int tables;
+	float *wbase;       /* [V] W_U b (base 2) */
+	int n_blk;          /* blocks of SB tokens */
+	int col_slots;      /* blocks whose columns cols holds: n_blk (kept), or a ring */
+	float *cols;        /* [n_union, col_slots * SB] W_U[t0.., uni], block b at (b % col_slots) SB */
+	float *cmax;        /* [n_blocks, n_union] max |W_U[t, uni]| over each block */
 	float *e;           /* [PEND, e_row] (h_S - b_S) log2 e per row and node extra dim */
 	int e_row;
 	struct qstate *st;  /* [PEND, n_cond + 1]: P first, then the conditions */
@@ -278,9 +283,19 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	 * contend (no gain, spikes of 15-28 ms measured) */
 	for (size_t j = 0; j < (size_t)NRING * PEND * SB; j += 1024)
 		a->z[j] = 0.0f;
-	a->wbase = ods_xcalloc((size_t)NRING * SB, sizeof *a->wbase);
-	a->cols = ods_xmalloc((size_t)NRING * (a->n_union + 1) * SB * sizeof *a->cols);
-	a->cmax = ods_xmalloc((size_t)NRING * (a->n_union + 1) * sizeof *a->cmax);
+	a->wbase = ods_xcalloc((size_t)a->V, sizeof *a->wbase);
+	/* the union's columns for the whole vocabulary when they fit in
+	 * ODS_ABLATE_COLS_MIB (default 256): every pass after the first reads
+	 * them instead of gathering them from W_U's rows again; else a ring of
+	 * blocks, gathered on every pass */
+	const char *lim = getenv("ODS_ABLATE_COLS_MIB");
+	a->n_blk = (a->V + SB - 1) / SB;
+	a->col_slots = (double)a->n_union * a->n_blk * SB * sizeof(float) <=
+				       (lim && *lim ? atof(lim) : 256.0) * 1048576.0
+			       ? a->n_blk
+			       : NRING < a->n_blk ? NRING : a->n_blk;
+	a->cols = ods_xmalloc((size_t)a->col_slots * SB * (a->n_union + 1) * sizeof *a->cols);
+	a->cmax = ods_xmalloc((size_t)a->n_blk * (a->n_union + 1) * sizeof *a->cmax);
 	a->e = ods_xmalloc((size_t)PEND * (size_t)(a->e_row + 1) * sizeof *a->e);
 	a->st = ods_xmalloc((size_t)PEND * (size_t)(n_cond + 1) * sizeof *a->st);
 	a->surp = ods_xcalloc((size_t)n_cond, sizeof *a->surp);
@@ -463,8 +478,8 @@ struct scratch {
 };
 
 /* Input i over the block of tokens t0 .. t0 + nb: zi its logits, cols
- * (row stride SB), cmax and wbase the block's columns, their maxima and
- * W_U b. */
+ * (row stride col_slots SB), cmax and wbase the block's columns, their
+ * maxima and W_U b. */
 static void input_block(struct ods_ablate *a, struct scratch *w, int i, int t0, int nb,
 			const float *zi, const float *cols, const float *cmax, const float *wbase,
 			int32_t gold)
@@ -520,7 +535,7 @@ static void input_block(struct ods_ablate *a, struct scratch *w, int i, int t0, 
 			const float *ek = e + nd->e_off;
 			w->bound[k] = nd->parent >= 0 ? w->bound[nd->parent] : 0.0f;
 			for (int x = 0; x < nd->n_extra; x++) {
-				w->col[x] = cols + (size_t)nd->xu[x] * SB;
+				w->col[x] = cols + (size_t)nd->xu[x] * a->col_slots * SB;
 				w->bound[k] += fabsf(ek[x]) * cmax[nd->xu[x]];
 			}
 			if (raw) {
@@ -588,20 +603,30 @@ static void input_block(struct ods_ablate *a, struct scratch *w, int i, int t0, 
 		rebase_p(ps, qs, nc, bm);
 }
 
-/* Block b's product for the n inputs into its ring slot, with the union's
- * columns, their maxima and W_U b. */
+/* Block b's columns of the union (row stride col_slots SB). */
+static float *block_cols(const struct ods_ablate *a, int b)
+{
+	return a->cols + (size_t)(b % a->col_slots) * SB;
+}
+
+/* Block b's product for the n inputs into its ring slot; in the first pass
+ * also the block's tables (columns, their maxima, W_U b), later only the
+ * columns when they are not kept. */
 static void product(struct ods_ablate *a, int b, int n)
 {
 	const struct ods_mat *W = &a->m->unemb;
 	int D = a->D, t0 = b * SB, nb = a->V - t0 < SB ? a->V - t0 : SB, r = b % NRING;
+	size_t ld = (size_t)a->col_slots * SB;
 	const char *w0 = (const char *)W->data + (size_t)t0 * D * ods_dtype_size(W->dtype); /* W_U[t0.., :] */
-	float *cols = a->cols + (size_t)r * a->n_union * SB, *cmax = a->cmax + (size_t)r * a->n_union;
+	float *cols = block_cols(a, b), *cmax = a->cmax + (size_t)b * a->n_union;
 
 	ods_matmul_serial(a->z + (size_t)r * PEND * SB, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D,
 			  nb); /* z[n, nb] */
+	if (a->tables && a->col_slots == a->n_blk)
+		return;
 	/* the columns read row by row (W_U is row-major) 16 rows at a time,
-	 * written a whole cache line per column (column by column, the rows
-	 * 32 KiB apart collide in the cache) */
+	 * written a whole cache line per column (element by element, the
+	 * columns' rows far apart collide in the cache) */
 	for (int j0 = 0; j0 < nb; j0 += 16) {
 		float tile[16];
 		int nr = nb - j0 < 16 ? nb - j0 : 16;
@@ -613,12 +638,14 @@ static void product(struct ods_ablate *a, int b, int n)
 				else
 					ods_cvt_f32(&tile[q], w0, W->dtype, at, 1);
 			}
-			memcpy(&cols[(size_t)u * SB + j0], tile, (size_t)nr * sizeof *tile);
+			memcpy(&cols[u * ld + j0], tile, (size_t)nr * sizeof *tile);
 		}
 	}
+	if (a->tables)
+		return;
 	/* max |column|: bounds on |d| (paired nodes) */
 	for (int u = 0; u < a->n_union; u++) {
-		const float *cu = cols + (size_t)u * SB;
+		const float *cu = cols + u * ld;
 		float mx = 0;
 #pragma omp simd reduction(max : mx)
 		for (int j = 0; j < nb; j++)
@@ -626,8 +653,7 @@ static void product(struct ods_ablate *a, int b, int n)
 		cmax[u] = mx;
 	}
 	if (a->has_base)
-		ods_matmul_serial(a->wbase + (size_t)r * SB, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1,
-				  D, nb);
+		ods_matmul_serial(a->wbase + t0, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
 }
 
 /* Wait until *x >= v (spinning, then yielding the core). */
@@ -711,7 +737,7 @@ static void run_pending(struct ods_ablate *a)
 	 * it reuses. Each wait is for an item handed out earlier, so the
 	 * earliest unfinished item never waits: no deadlock. No barrier: a
 	 * thread the host pauses holds up only what depends on its item. */
-	int nblk = (V + SB - 1) / SB, nch = (n + CHUNK - 1) / CHUNK;
+	int nblk = a->n_blk, nch = (n + CHUNK - 1) / CHUNK;
 	int group = 1 + nch, n_items = 1 + (nblk - 1) * group + nch;
 	atomic_int next, *p_done = ods_xmalloc((size_t)nblk * sizeof *p_done),
 			 *c_fin = ods_xmalloc((size_t)nblk * sizeof *c_fin),
@@ -753,8 +779,8 @@ static void run_pending(struct ods_ablate *a)
 			int t0 = b * SB, nb = V - t0 < SB ? V - t0 : SB, r = b % NRING;
 			for (int i = k * CHUNK; i < n && i < (k + 1) * CHUNK; i++) {
 				input_block(a, w, i, t0, nb, a->z + (size_t)r * PEND * SB + (size_t)i * nb,
-					    a->cols + (size_t)r * a->n_union * SB, a->cmax + (size_t)r * a->n_union,
-					    a->wbase + (size_t)r * SB, a->pend_gold[i]);
+					    block_cols(a, b), a->cmax + (size_t)b * a->n_union, a->wbase + t0,
+					    a->pend_gold[i]);
 				if (b == nblk - 1)
 					input_end(a, i);
 			}
@@ -765,6 +791,7 @@ static void run_pending(struct ods_ablate *a)
 	free(p_done);
 	free(c_fin);
 	free(c_at);
+	a->tables = 1;
 	a->n_in += n;
 	a->n_pend = 0;
 	for (int t = 0; t < nt; t++) {

@@ -274,6 +274,17 @@ static void test_ablate_bf16(void)
 	check(0, 1, 1.0f, 1);
 }
 
+/* The union's columns in a ring of blocks, gathered again on every pass
+ * (ODS_ABLATE_COLS_MIB=0; the other tests keep them from the first pass):
+ * mean ablation, and raw with W_U stored BF16. */
+static void test_ablate_ring_cols(void)
+{
+	setenv("ODS_ABLATE_COLS_MIB", "0", 1);
+	check(0, 1, 1.0f, 0);
+	check(0, 0, 1.0f, 1);
+	unsetenv("ODS_ABLATE_COLS_MIB");
+}
+
 /* An odd number of inputs: the median is the middle value. */
 static void test_ablate_median_odd(void)
 {
@@ -384,6 +395,7 @@ int main(void)
 	T_RUN(test_ablate_mean);
 	T_RUN(test_ablate_faithful);
 	T_RUN(test_ablate_bf16);
+	T_RUN(test_ablate_ring_cols);
 	T_RUN(test_ablate_median_odd);
 	T_RUN(test_ablate_threads);
 	T_RUN(test_ablate_bad_dim);
