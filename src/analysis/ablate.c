@@ -86,7 +86,7 @@ struct ods_ablate {
 	int n_blk;          /* blocks of SB tokens */
 	int col_slots;      /* blocks whose columns cols holds: n_blk (kept), or a ring */
 	float *cols;        /* [n_union, col_slots * SB] W_U[t0.., uni], block b at (b % col_slots) SB */
-	float *cmax;        /* [n_blocks, n_union] max |W_U[t, uni]| over each block */
+	float *cmax;        /* [n_blk, n_union] max |W_U[t, uni]| over each block */
 	float *e;           /* [PEND, e_row] (h_S - b_S) log2 e per row and node extra dim */
 	int e_row;
 	struct qstate *st;  /* [PEND, n_cond + 1]: P first, then the conditions */
