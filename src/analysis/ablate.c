@@ -79,9 +79,8 @@ struct ods_ablate {
 	/* one pass; per ring slot (block b in slot b % NRING): */
 	float *h2;          /* [PEND, D] inputs * log2 e */
 	float *z;           /* [NRING][n, nb] logits of the block (base 2), nb <= SB */
-	/* what depends on W_U only, made by the first pass's products (tables
-	 * set after it) and kept: W_U b, the union's columns and their maxima */
-	int tables;
+	/* what depends on W_U only, made by the first pass's products (n_in
+	 * still 0) and kept: W_U b, the union's columns and their maxima */
 	float *wbase;       /* [V] W_U b (base 2) */
 	int n_blk;          /* blocks of SB tokens */
 	int col_slots;      /* blocks whose columns cols holds: n_blk (kept), or a ring */
@@ -617,12 +616,13 @@ static void product(struct ods_ablate *a, int b, int n)
 	const struct ods_mat *W = &a->m->unemb;
 	int D = a->D, t0 = b * SB, nb = a->V - t0 < SB ? a->V - t0 : SB, r = b % NRING;
 	size_t ld = (size_t)a->col_slots * SB;
+	int first = a->n_in == 0; /* the first pass makes the tables */
 	const char *w0 = (const char *)W->data + (size_t)t0 * D * ods_dtype_size(W->dtype); /* W_U[t0.., :] */
 	float *cols = block_cols(a, b), *cmax = a->cmax + (size_t)b * a->n_union;
 
 	ods_matmul_serial(a->z + (size_t)r * PEND * SB, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D,
 			  nb); /* z[n, nb] */
-	if (a->tables && a->col_slots == a->n_blk)
+	if (!first && a->col_slots == a->n_blk)
 		return;
 	/* the columns read row by row (W_U is row-major) 16 rows at a time,
 	 * written a whole cache line per column (element by element, the
@@ -641,7 +641,7 @@ static void product(struct ods_ablate *a, int b, int n)
 			memcpy(&cols[u * ld + j0], tile, (size_t)nr * sizeof *tile);
 		}
 	}
-	if (a->tables)
+	if (!first)
 		return;
 	/* max |column|: bounds on |d| (paired nodes) */
 	for (int u = 0; u < a->n_union; u++) {
@@ -791,7 +791,6 @@ static void run_pending(struct ods_ablate *a)
 	free(p_done);
 	free(c_fin);
 	free(c_at);
-	a->tables = 1;
 	a->n_in += n;
 	a->n_pend = 0;
 	for (int t = 0; t < nt; t++) {
