@@ -37,10 +37,14 @@ struct ods_cond_result {
 	double mean_entropy, median_entropy;
 	double mean_kl, median_kl;
 	double accuracy;        /* share of inputs whose top-1 is the gold token */
-	int n_distinct_top1;
+	int n_distinct_top1;    /* tokens that are some input's top-1 */
 	double freq_slope;      /* least-squares slope of p_pred on p_corp (shared tokens) */
 	double freq_spearman;   /* Spearman rho of p_pred and p_corp (shared tokens) */
-	int64_t *n_top1;        /* [V] inputs whose top-1 is t (owned by the handle) */
+	/* those tokens, ascending, and how many inputs have each as top-1:
+	 * [n_distinct_top1] each, owned by the handle (a V-sized count per
+	 * condition would be 63 MB for 31 conditions at V 256k) */
+	int32_t *top1_tok;
+	int64_t *top1_cnt;
 };
 
 struct ods_ablate;

@@ -94,7 +94,8 @@ struct ods_ablate {
 	float **surp, **ent, **kl;
 	int32_t **top1;
 	int32_t *gold;
-	int64_t **n_top1;   /* [n_cond][V] */
+	int32_t **top1_tok; /* [n_cond][distinct top-1 tokens], made at finish */
+	int64_t **top1_cnt; /* [n_cond][the same] */
 };
 
 static int cmp_int(const void *x, const void *y)
@@ -301,9 +302,8 @@ int ods_ablate_open(struct ods_ablate **out, const struct ods_model *m, const st
 	a->ent = ods_xcalloc((size_t)n_cond, sizeof *a->ent);
 	a->kl = ods_xcalloc((size_t)n_cond, sizeof *a->kl);
 	a->top1 = ods_xcalloc((size_t)n_cond, sizeof *a->top1);
-	a->n_top1 = ods_xcalloc((size_t)n_cond, sizeof *a->n_top1);
-	for (int c = 0; c < n_cond; c++)
-		a->n_top1[c] = ods_xmalloc((size_t)a->V * sizeof **a->n_top1); /* counted at finish */
+	a->top1_tok = ods_xcalloc((size_t)n_cond, sizeof *a->top1_tok);
+	a->top1_cnt = ods_xcalloc((size_t)n_cond, sizeof *a->top1_cnt);
 	*out = a;
 	return 0;
 }
@@ -863,36 +863,49 @@ void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_c
 	n = a->n_in;
 	for (int t = 0; t < a->V; t++)
 		total += corpus[t];
-	/* the conditions side by side: each reads its own V counts */
+	/* the conditions side by side; each thread counts in its own [V] array,
+	 * zero between conditions (only the entries a condition touched are
+	 * reset), and lists the distinct tokens as they first appear */
 #pragma omp parallel
 	{
-		double *x = ods_xmalloc((size_t)a->V * sizeof *x), *y = ods_xmalloc((size_t)a->V * sizeof *y);
+		size_t cap = (size_t)(n < a->V ? n : a->V) + 1; /* distinct tokens, at most */
+		int64_t *cnt = ods_xcalloc((size_t)a->V, sizeof *cnt);
+		int32_t *tok = ods_xmalloc(cap * sizeof *tok);
+		double *x = ods_xmalloc(cap * sizeof *x), *y = ods_xmalloc(cap * sizeof *y);
 #pragma omp for schedule(dynamic)
 		for (int c = 0; c < a->n_cond; c++) {
 			struct ods_cond_result *r = &res[c];
+			const int32_t *top = a->top1[c];
 			int64_t hit = 0;
 			size_t k = 0;
+			int nd = 0;
 			double mx = 0, my = 0, sxy = 0, sxx = 0;
-			memset(a->n_top1[c], 0, (size_t)a->V * sizeof **a->n_top1);
 			for (int64_t i = 0; i < n; i++)
-				a->n_top1[c][a->top1[c][i]]++;
-			mean_median(a->surp[c], n, &r->mean_surprisal, &r->median_surprisal);
-			mean_median(a->ent[c], n, &r->mean_entropy, &r->median_entropy);
-			mean_median(a->kl[c], n, &r->mean_kl, &r->median_kl);
-			for (int64_t i = 0; i < n; i++)
-				hit += a->top1[c][i] == a->gold[i];
-			r->accuracy = n ? (double)hit / (double)n : NAN;
-			r->n_distinct_top1 = 0;
-			for (int t = 0; t < a->V; t++) {
-				r->n_distinct_top1 += a->n_top1[c][t] > 0;
-				if (a->n_top1[c][t] > 0 && corpus[t] > 0) {
+				if (!cnt[top[i]]++)
+					tok[nd++] = top[i];
+			qsort(tok, (size_t)nd, sizeof *tok, cmp_int);
+			r->n_distinct_top1 = nd;
+			r->top1_tok = a->top1_tok[c] = ods_xmalloc(((size_t)nd + 1) * sizeof *tok);
+			r->top1_cnt = a->top1_cnt[c] = ods_xmalloc(((size_t)nd + 1) * sizeof *cnt);
+			for (int j = 0; j < nd; j++) {
+				int t = tok[j];
+				r->top1_tok[j] = t;
+				r->top1_cnt[j] = cnt[t];
+				if (corpus[t] > 0) {
 					x[k] = (double)corpus[t] / (double)total;
-					y[k] = (double)a->n_top1[c][t] / (double)n;
+					y[k] = (double)cnt[t] / (double)n;
 					mx += x[k];
 					my += y[k];
 					k++;
 				}
+				cnt[t] = 0;
 			}
+			mean_median(a->surp[c], n, &r->mean_surprisal, &r->median_surprisal);
+			mean_median(a->ent[c], n, &r->mean_entropy, &r->median_entropy);
+			mean_median(a->kl[c], n, &r->mean_kl, &r->median_kl);
+			for (int64_t i = 0; i < n; i++)
+				hit += top[i] == a->gold[i];
+			r->accuracy = n ? (double)hit / (double)n : NAN;
 			if (k >= 2) {
 				mx /= (double)k;
 				my /= (double)k;
@@ -905,8 +918,9 @@ void ods_ablate_finish(struct ods_ablate *a, const int64_t *corpus, struct ods_c
 			} else {
 				r->freq_slope = r->freq_spearman = NAN;
 			}
-			r->n_top1 = a->n_top1[c];
 		}
+		free(cnt);
+		free(tok);
 		free(x);
 		free(y);
 	}
@@ -940,7 +954,8 @@ void ods_ablate_free(struct ods_ablate *a)
 		free(a->ent[c]);
 		free(a->kl[c]);
 		free(a->top1[c]);
-		free(a->n_top1[c]);
+		free(a->top1_tok[c]);
+		free(a->top1_cnt[c]);
 	}
 	free(a->conds);
 	free(a->uni);
@@ -959,7 +974,8 @@ void ods_ablate_free(struct ods_ablate *a)
 	free(a->ent);
 	free(a->kl);
 	free(a->top1);
-	free(a->n_top1);
+	free(a->top1_tok);
+	free(a->top1_cnt);
 	free(a->gold);
 	free(a);
 }

@@ -298,7 +298,7 @@ static char *options_json(const char *rule)
 }
 
 static int store(struct ods_db *db, int64_t id, const struct conds *cs, struct ods_ablate *a,
-		 const struct ods_cond_result *res, int V, struct ods_err *err)
+		 const struct ods_cond_result *res, struct ods_err *err)
 {
 	sqlite3_stmt *st = NULL;
 	char now[32], dims[8192];
@@ -347,14 +347,12 @@ static int store(struct ods_db *db, int64_t id, const struct conds *cs, struct o
 	if ((rc = ods_db_prepare(db, &st, "INSERT INTO ablation_top1 VALUES (?,?,?,?)", err)))
 		goto out;
 	for (int c = 0; c < cs->n; c++)
-		for (int t = 0; t < V; t++) {
-			if (!res[c].n_top1[t])
-				continue;
+		for (int j = 0; j < res[c].n_distinct_top1; j++) {
 			sqlite3_reset(st);
 			sqlite3_bind_int64(st, 1, id);
 			sqlite3_bind_text(st, 2, cs->v[c].name, -1, SQLITE_STATIC);
-			sqlite3_bind_int(st, 3, t);
-			sqlite3_bind_int64(st, 4, res[c].n_top1[t]);
+			sqlite3_bind_int(st, 3, res[c].top1_tok[j]);
+			sqlite3_bind_int64(st, 4, res[c].top1_cnt[j]);
 			if (sqlite3_step(st) != SQLITE_DONE) {
 				rc = ods_db_error(db, "cannot store ablation predictions", err);
 				goto out;
@@ -582,7 +580,7 @@ int cmd_ablate(void)
 	}
 	res = ods_xcalloc((size_t)cs.n, sizeof *res);
 	ods_ablate_finish(a, counts, res);
-	if ((rc = store(db, id, &cs, a, res, m->cfg.n_vocab, &err)))
+	if ((rc = store(db, id, &cs, a, res, &err)))
 		goto out;
 	ods_progress_end(&prog, cnt.n_tokens);
 	printf("ablation %lld of run %lld: %lld inputs, rule %s, %s ablation, %s logits\n", (long long)id,

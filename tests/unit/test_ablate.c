@@ -203,15 +203,28 @@ static void check(int faithful, int mean, float scale, int bf16)
 	}
 	T_CHECK(!bad, "faithful=%d mean=%d: %d observables off", faithful, mean, bad);
 	T_CHECK(bad_top == 0, "faithful=%d mean=%d: %d top-1 differ", faithful, mean, bad_top);
-	/* repeated computations give identical rows; n_top1 sums to N */
+	/* repeated computations give identical rows; the top-1 counts are those of
+	 * the per-input top-1 and sum to N */
 	T_CHECK(res[7].mean_surprisal == res[1].mean_surprisal && res[8].mean_kl == res[5].mean_kl,
 		"cumulative_3 = ablate_ods, single_3 = cumulative_1");
 	T_CHECK(res[0].mean_kl == 0, "KL(full || full) = %g", res[0].mean_kl);
 	for (int c = 0; c < NC; c++) {
-		int64_t tot = 0;
-		for (int t = 0; t < V; t++)
-			tot += res[c].n_top1[t];
-		T_CHECK(tot == N, "%s: n_top1 sums to %lld", conds[c].name, (long long)tot);
+		const float *su, *en, *kl;
+		const int32_t *top, *gd;
+		int64_t tot = 0, *want = ods_xcalloc(V, sizeof *want);
+		int same = 1, nd = 0;
+		ods_ablate_inputs(a, c, &su, &en, &kl, &top, &gd);
+		for (int i = 0; i < N; i++)
+			nd += !want[top[i]]++;
+		for (int j = 0; j < res[c].n_distinct_top1; j++) {
+			tot += res[c].top1_cnt[j];
+			same &= res[c].top1_cnt[j] == want[res[c].top1_tok[j]] &&
+				(!j || res[c].top1_tok[j] > res[c].top1_tok[j - 1]);
+		}
+		T_CHECK(tot == N, "%s: top-1 counts sum to %lld", conds[c].name, (long long)tot);
+		T_CHECK(same && nd == res[c].n_distinct_top1, "%s: top-1 counts (ascending tokens) match the "
+			"per-input top-1", conds[c].name);
+		free(want);
 	}
 	/* medians of the per-input values (N even), sorted here */
 	for (int c = 0; c < NC; c++) {
