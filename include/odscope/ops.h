@@ -39,10 +39,11 @@ void ods_matmul(float *out, const float *in, const float *w, int layout, const f
 void ods_matmul_mat(float *out, const float *in, const void *w, int dtype, int layout,
                     const float *bias, int T, int C, int OC);
 
-/* ods_matmul_mat on the calling thread only (for callers that split work
- * across threads themselves). */
-void ods_matmul_serial(float *out, const float *in, const void *w, int dtype, int layout,
-                       const float *bias, int T, int C, int OC);
+/* Columns j0 .. j1 of ods_matmul_mat's out[T, OC] (row stride OC), on the
+ * calling thread only (for callers that split work across threads
+ * themselves); 0 <= j0 <= j1 <= OC. */
+void ods_matmul_cols(float *out, const float *in, const void *w, int dtype, int layout,
+                     const float *bias, int T, int C, int OC, int j0, int j1);
 
 /* dst[n] = src[off .. off + n) of an F32/F16/BF16/F64 array, as float32. */
 void ods_cvt_f32(float *dst, const void *src, int dtype, size_t off, size_t n);

@@ -31,7 +31,12 @@
 
 #define SB 4096  /* vocabulary block: one product, then each input's conditions
 		  * over it (one input's share stays in L2) */
+#define AHEAD 2   /* blocks whose products are handed out before a block's
+		   * conditions (see run_pending) */
+#define SLICE_MIN 256 /* tokens in a slice of a product, at least (narrower
+		       * sgemms run slower) */
 #define NRING 3  /* blocks whose logits are held at once (see run_pending) */
+_Static_assert(NRING > AHEAD, "a product's ring slot is freed by conditions handed out before it");
 #define CHUNK 8  /* inputs per work item of the conditions */
 #define PEND 512 /* inputs buffered before a pass over W_U */
 #define LN2 0.69314718055994530942
@@ -608,52 +613,61 @@ static float *block_cols(const struct ods_ablate *a, int b)
 	return a->cols + (size_t)(b % a->col_slots) * SB;
 }
 
-/* Block b's product for the n inputs into its ring slot; in the first pass
- * also the block's tables (columns, their maxima, W_U b), later only the
- * columns when they are not kept. */
-static void product(struct ods_ablate *a, int b, int n)
+/* Slice sl of nsl of block b's product for the n inputs into its ring slot
+ * (the slices: tokens [j0, j1) of the block, j0 a multiple of 16); in the
+ * first pass also the slice's columns and W_U b, later only its columns when
+ * they are not kept. */
+static void product(struct ods_ablate *a, int b, int sl, int nsl, int n)
 {
 	const struct ods_mat *W = &a->m->unemb;
 	int D = a->D, t0 = b * SB, nb = a->V - t0 < SB ? a->V - t0 : SB, r = b % NRING;
+	int per = ((nb + nsl - 1) / nsl + 15) & ~15, j0 = sl * per < nb ? sl * per : nb;
+	int j1 = j0 + per < nb ? j0 + per : nb;
 	size_t ld = (size_t)a->col_slots * SB;
 	int first = a->n_in == 0; /* the first pass makes the tables */
 	const char *w0 = (const char *)W->data + (size_t)t0 * D * ods_dtype_size(W->dtype); /* W_U[t0.., :] */
-	float *cols = block_cols(a, b), *cmax = a->cmax + (size_t)b * a->n_union;
+	float *cols = block_cols(a, b);
 
-	ods_matmul_serial(a->z + (size_t)r * PEND * SB, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D,
-			  nb); /* z[n, nb] */
+	ods_matmul_cols(a->z + (size_t)r * PEND * SB, a->h2, w0, W->dtype, ODS_W_OUT_IN, NULL, n, D, nb,
+			j0, j1); /* z[n, nb], columns j0..j1 */
 	if (!first && a->col_slots == a->n_blk)
 		return;
 	/* the columns read row by row (W_U is row-major) 16 rows at a time,
 	 * written a whole cache line per column (element by element, the
 	 * columns' rows far apart collide in the cache) */
-	for (int j0 = 0; j0 < nb; j0 += 16) {
+	for (int q0 = j0; q0 < j1; q0 += 16) {
 		float tile[16];
-		int nr = nb - j0 < 16 ? nb - j0 : 16;
+		int nr = j1 - q0 < 16 ? j1 - q0 : 16;
 		for (int u = 0; u < a->n_union; u++) {
 			for (int q = 0; q < nr; q++) {
-				size_t at = (size_t)(j0 + q) * D + a->uni[u];
+				size_t at = (size_t)(q0 + q) * D + a->uni[u];
 				if (W->dtype == ODS_DT_F32)
 					tile[q] = ((const float *)w0)[at];
 				else
 					ods_cvt_f32(&tile[q], w0, W->dtype, at, 1);
 			}
-			memcpy(&cols[u * ld + j0], tile, (size_t)nr * sizeof *tile);
+			memcpy(&cols[u * ld + q0], tile, (size_t)nr * sizeof *tile);
 		}
 	}
-	if (!first)
-		return;
-	/* max |column|: bounds on |d| (paired nodes) */
+	if (first && a->has_base)
+		ods_matmul_cols(a->wbase + t0, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb, j0, j1);
+}
+
+/* Block b's max |column| (bounds on |d|: paired nodes), once all its slices
+ * are in (first pass). */
+static void block_max(struct ods_ablate *a, int b)
+{
+	int nb = a->V - b * SB < SB ? a->V - b * SB : SB;
+	const float *cols = block_cols(a, b);
+	size_t ld = (size_t)a->col_slots * SB;
 	for (int u = 0; u < a->n_union; u++) {
 		const float *cu = cols + u * ld;
 		float mx = 0;
 #pragma omp simd reduction(max : mx)
 		for (int j = 0; j < nb; j++)
 			mx = fabsf(cu[j]) > mx ? fabsf(cu[j]) : mx;
-		cmax[u] = mx;
+		a->cmax[(size_t)b * a->n_union + u] = mx;
 	}
-	if (a->has_base)
-		ods_matmul_serial(a->wbase + t0, a->base2, w0, W->dtype, ODS_W_OUT_IN, NULL, 1, D, nb);
 }
 
 /* Wait until *x >= v (spinning, then yielding the core). */
@@ -730,20 +744,40 @@ static void run_pending(struct ods_ablate *a)
 		}
 	}
 	/* the pass as a pipeline of work items, handed out in this order by one
-	 * counter: P(0), then for each block b: P(b + 1), C(b, 0), C(b, 1), ...
-	 * P(b) is block b's product (one thread's sgemm) with its columns, C(b, k)
-	 * the conditions of the k-th chunk of inputs over it. C(b, k) waits for
-	 * P(b) and C(b - 1, k); P(b) for every C(b - NRING, .), whose ring slot
-	 * it reuses. Each wait is for an item handed out earlier, so the
-	 * earliest unfinished item never waits: no deadlock. No barrier: a
-	 * thread the host pauses holds up only what depends on its item. */
-	int nblk = a->n_blk, nch = (n + CHUNK - 1) / CHUNK;
-	int group = 1 + nch, n_items = 1 + (nblk - 1) * group + nch;
-	atomic_int next, *p_done = ods_xmalloc((size_t)nblk * sizeof *p_done),
+	 * counter: the products of the first AHEAD blocks, then for each block b
+	 * the product of block b + AHEAD (if any) spread evenly among C(b, 0),
+	 * C(b, 1), ... A block's product is nsl items P(b, s), each one thread's
+	 * sgemm over a slice of the block's tokens (with their columns); C(b, k)
+	 * are the conditions of the k-th chunk of inputs over block b. C(b, k)
+	 * waits for all of P(b, .) and for C(b - 1, k); P(b, s) for every
+	 * C(b - NRING, .), whose ring slot it reuses. Each wait is for an item
+	 * handed out earlier, so the earliest unfinished item never waits: no
+	 * deadlock. No barrier: a thread the host pauses holds up only what
+	 * depends on its item. Products run AHEAD blocks ahead, in nsl = half the
+	 * threads slices (at least SLICE_MIN tokens wide): then the products,
+	 * two thirds of the work, keep up with the conditions on any number of
+	 * threads up to 2 SB / SLICE_MIN (one whole sgemm
+	 * a block, one block ahead, would leave all but about two threads
+	 * waiting for the products). On 2 threads a product runs beside
+	 * conditions. The values do not depend on the slices (each logit is one
+	 * dot product, whatever the slice). */
+	int nblk = a->n_blk, nch = (n + CHUNK - 1) / CHUNK, first = a->n_in == 0;
+	int nsl = nt / 2 < 1 ? 1 : nt / 2 < SB / SLICE_MIN ? nt / 2 : SB / SLICE_MIN;
+	int pre = (nblk < AHEAD ? nblk : AHEAD) * nsl, n_full = nblk > AHEAD ? nblk - AHEAD : 0;
+	int group = nsl + nch, n_items = pre + n_full * group + (nblk - n_full) * nch;
+	int *order = ods_xmalloc((size_t)group * sizeof *order); /* slice s: -1 - s, else a chunk */
+	for (int sl = 0, r = 0; sl < nsl; sl++) {
+		order[r++] = -1 - sl;
+		for (int k = sl * nch / nsl; k < (sl + 1) * nch / nsl; k++)
+			order[r++] = k;
+	}
+	atomic_int next, *p_fin = ods_xmalloc((size_t)nblk * sizeof *p_fin),
+			 *p_done = ods_xmalloc((size_t)nblk * sizeof *p_done),
 			 *c_fin = ods_xmalloc((size_t)nblk * sizeof *c_fin),
 			 *c_at = ods_xmalloc((size_t)nch * sizeof *c_at);
 	atomic_init(&next, 0);
 	for (int b = 0; b < nblk; b++) {
+		atomic_init(&p_fin[b], 0);
 		atomic_init(&p_done[b], 0);
 		atomic_init(&c_fin[b], 0);
 	}
@@ -756,22 +790,28 @@ static void run_pending(struct ods_ablate *a)
 			int it = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed), b, k;
 			if (it >= n_items)
 				break;
-			if (it == 0) {
-				b = 0;
-				k = -1;
-			} else {
-				b = (it - 1) / group;
-				k = (it - 1) % group - 1; /* -1: P(b + 1) */
-				if (b == nblk - 1)
-					k++; /* the last block has no P(b + 1) */
-				else if (k < 0)
-					b++;
+			if (it < pre) { /* P(it / nsl, it % nsl) */
+				b = it / nsl;
+				k = -1 - it % nsl;
+			} else if (it - pre < n_full * group) {
+				b = (it - pre) / group;
+				k = order[(it - pre) % group];
+				b += k < 0 ? AHEAD : 0;
+			} else { /* the last blocks: no products left */
+				b = n_full + (it - pre - n_full * group) / nch;
+				k = (it - pre - n_full * group) % nch;
 			}
 			if (k < 0) {
 				if (b >= NRING)
 					await(&c_fin[b - NRING], nch);
-				product(a, b, n);
-				atomic_store_explicit(&p_done[b], 1, memory_order_release);
+				product(a, b, -1 - k, nsl, n);
+				/* the last slice in makes the block's maxima, then
+				 * hands the block over */
+				if (atomic_fetch_add_explicit(&p_fin[b], 1, memory_order_acq_rel) == nsl - 1) {
+					if (first)
+						block_max(a, b);
+					atomic_store_explicit(&p_done[b], 1, memory_order_release);
+				}
 				continue;
 			}
 			await(&p_done[b], 1);
@@ -788,6 +828,8 @@ static void run_pending(struct ods_ablate *a)
 			atomic_fetch_add_explicit(&c_fin[b], 1, memory_order_acq_rel);
 		}
 	}
+	free(order);
+	free(p_fin);
 	free(p_done);
 	free(c_fin);
 	free(c_at);

@@ -175,10 +175,11 @@ void ods_matmul_mat(float *out, const float *in, const void *w, int dtype, int l
 	}
 }
 
-void ods_matmul_serial(float *out, const float *in, const void *w, int dtype, int layout,
-                       const float *bias, int T, int C, int OC)
+void ods_matmul_cols(float *out, const float *in, const void *w, int dtype, int layout,
+                     const float *bias, int T, int C, int OC, int j0, int j1)
 {
-	mat_cols(out, in, w, dtype, layout, bias, T, C, OC, 0, OC);
+	ODS_ASSERT(0 <= j0 && j0 <= j1 && j1 <= OC);
+	mat_cols(out, in, w, dtype, layout, bias, T, C, OC, j0, j1);
 }
 
 void ods_layernorm(float *out, const float *in, const float *w, const float *b, int T, int C,

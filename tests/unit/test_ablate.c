@@ -336,10 +336,11 @@ static void test_ablate_median_odd(void)
 }
 
 /* The pass's work items run on any number of threads in any order the host
- * allows; each input's blocks are still folded in order and each block is
- * one product, so the values do not depend on the thread count: bitwise
- * equal on 1, 3 and 8 threads (more threads than cores: items wait on
- * items of paused threads). */
+ * allows; each input's blocks are still folded in order, and each logit is
+ * one dot product however the block's product is sliced (1 slice on 1 and 3
+ * threads, 4 on 8), so the values do not depend on the thread count:
+ * bitwise equal on 1, 3 and 8 threads (more threads than cores: items wait
+ * on items of paused threads). */
 static void test_ablate_threads(void)
 {
 	enum { d = 12, v = 5 * 4096 + 300, n = 77, nc = 4 };
