@@ -55,6 +55,10 @@ $(B)/src/store/db.o: $(B)/schema.inc
 $(B)/src/store/db.o: CFLAGS += -I$(B)
 # the portable kernels of smx.c: let GCC fuse multiply-adds (-std=c11 forbids it by default)
 $(B)/src/ops/smx.o: CFLAGS += -ffp-contract=fast
+# the clamps of fastmath.h's exps become vector selects only if a comparison may run
+# unconditionally; without AVX-512's masks GCC refuses that while FP compares may trap, and
+# left those loops scalar (nothing reads the FP exception flags; no value changes)
+$(B)/src/ops/smx.o $(B)/src/ops/ops.o: CFLAGS += -fno-trapping-math
 
 $(B)/libodscope.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

@@ -187,6 +187,9 @@ static INL double node_c_(float *d, const float *p, const float *const *col, con
 		    *k2 = fk >= 3 ? col[2] : NULL, *k3 = fk >= 4 ? col[3] : NULL;
 	float c0 = fk >= 1 ? c[0] : 0, c1 = fk >= 2 ? c[1] : 0, c2 = fk >= 3 ? c[2] : 0,
 	      c3 = fk >= 4 ? c[3] : 0, x0 = -INFINITY, x1 = -INFINITY;
+	/* the references as values: read through m in the loop (which stores
+	 * d), they kept GCC from vectorizing it for AVX2 */
+	const float m0 = m[0], m1 = m[1];
 	double pd = 0;
 /* d[j], added in the order of cols_c (the same roundings) */
 #define DV(j) \
@@ -228,13 +231,13 @@ static INL double node_c_(float *d, const float *p, const float *const *col, con
 				if (fk)
 					a += w[j] * dv;
 				if (on0) {
-					float v = b0[j] - dv, t = v - m[0], e = ods_exp2f(t);
+					float v = b0[j] - dv, t = v - m0, e = ods_exp2f(t);
 					y0 = v > y0 ? v : y0;
 					s0 += e;
 					u0 += e * t;
 				}
 				if (on1) {
-					float v = has_b1 ? b1[j] + dv : dv, t = v - m[1], e = ods_exp2f(t);
+					float v = has_b1 ? b1[j] + dv : dv, t = v - m1, e = ods_exp2f(t);
 					y1 = v > y1 ? v : y1;
 					s1 += e;
 					u1 += e * t;
