@@ -1,5 +1,7 @@
 /* fastmath.h - branch-free elementary functions that vectorize inside
- * `#pragma omp simd` loops (glibc's expf does not without -ffast-math). */
+ * `#pragma omp simd` loops (glibc's expf does not without -ffast-math).
+ * Their clamps become vector selects only in files built with
+ * -fno-trapping-math when the target has no AVX-512 masks (see Makefile). */
 #ifndef ODS_FASTMATH_H
 #define ODS_FASTMATH_H
 

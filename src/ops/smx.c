@@ -187,8 +187,7 @@ static INL double node_c_(float *d, const float *p, const float *const *col, con
 		    *k2 = fk >= 3 ? col[2] : NULL, *k3 = fk >= 4 ? col[3] : NULL;
 	float c0 = fk >= 1 ? c[0] : 0, c1 = fk >= 2 ? c[1] : 0, c2 = fk >= 3 ? c[2] : 0,
 	      c3 = fk >= 4 ? c[3] : 0, x0 = -INFINITY, x1 = -INFINITY;
-	/* the references as values: read through m in the loop (which stores
-	 * d), they kept GCC from vectorizing it for AVX2 */
+	/* the references as values (m might alias d, which the loop stores) */
 	const float m0 = m[0], m1 = m[1];
 	double pd = 0;
 /* d[j], added in the order of cols_c (the same roundings) */
