@@ -58,7 +58,7 @@ $(B)/src/ops/smx.o: CFLAGS += -ffp-contract=fast
 # the clamps of fastmath.h's exps become vector selects only if a comparison may run
 # unconditionally; without AVX-512's masks GCC refuses that while FP compares may trap, and
 # left those loops scalar (nothing reads the FP exception flags; no value changes)
-$(B)/src/ops/smx.o $(B)/src/ops/ops.o: CFLAGS += -fno-trapping-math
+$(B)/src/ops/smx.o $(B)/src/ops/ops.o $(B)/src/analysis/ablate.o: CFLAGS += -fno-trapping-math
 
 $(B)/libodscope.a: $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^

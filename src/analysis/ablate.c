@@ -17,6 +17,7 @@
  * are computed once and copied.
  */
 #include "odscope/ablate.h"
+#include "odscope/fastmath.h"
 #include "odscope/link.h"
 #include "odscope/ops.h"
 #include "odscope/smx.h"
@@ -331,19 +332,32 @@ static void grow(struct ods_ablate *a, int n)
 
 /* The model's own output transform (--faithful) on base-2 logits z[nb]
  * (tokens t0..): bias, then soft-cap, in nats. Returns the maximum. */
-static float post(const struct ods_ablate *a, float *z, int t0, int nb)
+static inline float post_(float *z, const float *bias, float cap, int nb, const int has_b,
+			  const int has_c)
 {
 	float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
 	for (int j = 0; j < nb; j++) {
-		float v = (float)(z[j] * LN2);
-		if (a->bias)
-			v += a->bias[t0 + j];
-		if (a->softcap > 0)
-			v = a->softcap * tanhf(v / a->softcap);
-		z[j] = (float)(v * LOG2E);
+		float v = z[j] * (float)LN2;
+		if (has_b)
+			v += bias[j];
+		if (has_c)
+			v = cap * ods_tanhf(v / cap);
+		z[j] = v * (float)LOG2E;
 		mx = z[j] > mx ? z[j] : mx;
 	}
 	return mx;
+}
+
+static float post(const struct ods_ablate *a, float *z, int t0, int nb)
+{
+	const float *b = a->bias ? a->bias + t0 : NULL;
+	float cap = a->softcap;
+	/* one loop per case (a branch inside keeps it from vectorizing) */
+	return b && cap > 0 ? post_(z, b, cap, nb, 1, 1)
+	       : b	   ? post_(z, b, cap, nb, 1, 0)
+	       : cap > 0   ? post_(z, b, cap, nb, 0, 1)
+			   : post_(z, b, cap, nb, 0, 0);
 }
 
 /* Move q's sums to the reference m (>= q->m, or any m while s = 0):

@@ -285,9 +285,9 @@ void ods_act_mul(float *x, const float *y, size_t n, int act)
 
 void ods_softcap(float *x, size_t n, float c)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
 	for (size_t i = 0; i < n; i++)
-		x[i] = c * tanhf(x[i] / c);
+		x[i] = c * ods_tanhf(x[i] / c);
 }
 
 void ods_rope_tables(float *cos_t, float *sin_t, int n_pos, int rot, const double *inv_freq)
@@ -371,9 +371,11 @@ void ods_attention(float *out, const float *q, int ldq, const float *k, int ldk,
 				int j1 = i0 + i + 1 - k0; /* keys k0 .. i0+i */
 				int j0 =
 					win > 0 && j1 - win > 0 ? j1 - win : 0; /* and > i0+i-win */
-				if (cap > 0)
+				if (cap > 0) {
+#pragma omp simd
 					for (int j = j0; j < j1; j++)
-						row[j] = cap * tanhf(row[j] / cap);
+						row[j] = cap * ods_tanhf(row[j] / cap);
+				}
 				for (int j = j0; j < j1; j++)
 					mx = row[j] > mx ? row[j] : mx;
 #pragma omp simd reduction(+ : sum)
