@@ -232,9 +232,36 @@ static void test_exp2f(void)
 	T_CHECK(worst < 3e-7, "ods_exp2f worst relative error %g", worst);
 }
 
+/* ods_tanhf against tanh in double, relative (both branches, their seam at
+ * 1/2, tiny and saturated arguments), and on NaN and the infinities. */
+static void test_tanhf(void)
+{
+	double worst = 0, at = 0;
+	for (float x = -40.0f; x <= 40.0f; x += 0.0009765625f * 3) {
+		double r = fabs(ods_tanhf(x) / tanh((double)x) - 1);
+		if (x != 0 && r > worst) {
+			worst = r;
+			at = x;
+		}
+	}
+	for (float x = 1e-30f; x < 1.0f; x *= 1.01f) {
+		double r = fabs(ods_tanhf(-x) / tanh(-(double)x) - 1);
+		if (r > worst) {
+			worst = r;
+			at = -x;
+		}
+	}
+	T_CHECK(worst < 2e-7, "ods_tanhf worst relative error %g at %g", worst, at);
+	T_CHECK(isnan(ods_tanhf(NAN)) && ods_tanhf(INFINITY) == 1.0f && ods_tanhf(-INFINITY) == -1.0f &&
+			ods_tanhf(0.0f) == 0.0f,
+		"ods_tanhf(NaN, +-inf, 0) = %g %g %g %g", ods_tanhf(NAN), ods_tanhf(INFINITY),
+		ods_tanhf(-INFINITY), ods_tanhf(0.0f));
+}
+
 int main(void)
 {
 	T_RUN(test_exp2f);
+	T_RUN(test_tanhf);
 	T_RUN(test_smx_native);
 	T_RUN(test_smx_generic);
 	return T_END();
